@@ -1,0 +1,239 @@
+import { checkToolAccess } from './acl.ts';
+import { gcra } from './gcra.ts';
+import { ipAllowed } from './ipRules.ts';
+import { priceOf, toolPolicy } from './pricing.ts';
+import { checkQuota, currentUsage } from './quota.ts';
+import type {
+  AllowedDecision,
+  BucketUpdate,
+  CallRequest,
+  Caller,
+  Decision,
+  Denial,
+  KeyRecord,
+  Policy,
+  RateLimitStatus,
+} from './types.ts';
+
+const MINUTE_MS = 60_000;
+
+export interface BatchItemPrice {
+  tool: string;
+  credits: number;
+}
+
+export type BatchDecision =
+  | {
+      allAllowed: true;
+      totalCredits: number;
+      items: BatchItemPrice[];
+      shadowDenial?: Denial & { failedIndex: number };
+      record: KeyRecord | undefined;
+      buckets: BucketUpdate[];
+      rateLimit: RateLimitStatus | null;
+    }
+  | (Denial & {
+      allAllowed: false;
+      failedIndex: number;
+      totalCredits: number;
+      record: KeyRecord | undefined;
+      rateLimit: RateLimitStatus | null;
+    });
+
+interface Running {
+  buckets: BucketUpdate[];
+  credits: number;
+  rateLimit: RateLimitStatus | null;
+}
+
+function bucketTat(running: Running, stored: ReadonlyMap<string, number>, bucket: string): number | undefined {
+  for (let i = running.buckets.length - 1; i >= 0; i--) {
+    const entry = running.buckets[i]!;
+    if (entry.bucket === bucket) return entry.tat;
+  }
+  return stored.get(bucket);
+}
+
+function keyDenial(caller: Caller, now: number): Denial | undefined {
+  const { record } = caller;
+  if (!caller.presentedKey) {
+    return { reason: 'missing_api_key', message: 'an API key is required: send it in the X-API-Key header or as Authorization: Bearer <key>' };
+  }
+  if (!record) return { reason: 'invalid_api_key', message: 'the API key is not valid' };
+  if (!record.active) return { reason: 'key_revoked', message: 'the API key has been revoked' };
+  if (record.expiresAt !== null && record.expiresAt <= now) {
+    return { reason: 'api_key_expired', message: `the API key expired at ${new Date(record.expiresAt).toISOString()}` };
+  }
+  if (!ipAllowed(record.ipAllowlist, caller.clientIp)) {
+    return { reason: 'ip_not_allowed', message: `requests from ${caller.clientIp ?? 'an unknown address'} are not in this key's IP allowlist` };
+  }
+  return undefined;
+}
+
+/**
+ * The policy engine. `evaluate` and `evaluateBatch` only read: they say whether calls may go ahead,
+ * what they cost and which rate-limit buckets they would fill. `consume` records an admitted call's
+ * buckets. Nothing here does I/O; balances are the caller's to debit.
+ */
+export class Gate {
+  #policy: Policy;
+  readonly #tats = new Map<string, number>();
+
+  constructor(policy: Policy) {
+    this.#policy = policy;
+  }
+
+  get policy(): Policy {
+    return this.#policy;
+  }
+
+  setPolicy(policy: Policy): void {
+    this.#policy = policy;
+  }
+
+  /** The checks on the key alone (present, valid, active, not expired, allowed from this address). */
+  checkKey(caller: Caller, now: number): Denial | undefined {
+    return keyDenial(caller, now);
+  }
+
+  priceOf(tool: string, argBytes: number): number {
+    return priceOf(this.#policy, tool, argBytes);
+  }
+
+  evaluate(caller: Caller, call: CallRequest, now: number): Decision {
+    const batch = this.evaluateBatch(caller, [call], now);
+    if (batch.allAllowed) {
+      const decision: AllowedDecision = {
+        allowed: true,
+        credits: batch.totalCredits,
+        record: batch.record,
+        buckets: batch.buckets,
+        rateLimit: batch.rateLimit,
+      };
+      if (batch.shadowDenial) decision.shadowDenial = batch.shadowDenial;
+      return decision;
+    }
+    const denied: Decision = {
+      allowed: false,
+      reason: batch.reason,
+      message: batch.message,
+      credits: batch.totalCredits,
+      record: batch.record,
+      rateLimit: batch.rateLimit,
+    };
+    if (batch.retryAfterSeconds !== undefined) denied.retryAfterSeconds = batch.retryAfterSeconds;
+    return denied;
+  }
+
+  /**
+   * Decides on several calls as one: they are admitted together or not at all. Each call counts
+   * against rate limits and quotas as if made alone, in order; `failedIndex` names the first call
+   * that would be refused.
+   */
+  evaluateBatch(caller: Caller, calls: readonly CallRequest[], now: number): BatchDecision {
+    const policy = this.#policy;
+    const { record } = caller;
+    const running: Running = { buckets: [], credits: 0, rateLimit: null };
+    const items: BatchItemPrice[] = [];
+    const identity = keyDenial(caller, now);
+    let denial: (Denial & { failedIndex: number }) | undefined = identity && { ...identity, failedIndex: 0 };
+    for (let index = 0; index < calls.length && !denial; index++) {
+      const call = calls[index]!;
+      const credits = priceOf(policy, call.tool, call.argBytes);
+      items.push({ tool: call.tool, credits });
+      const itemDenial = this.#checkCall(record!, call.tool, credits, index + 1, running, now);
+      if (itemDenial) denial = { ...itemDenial, failedIndex: index };
+    }
+    if (denial && !policy.shadowMode) {
+      const totalCredits = calls.reduce((sum, call) => sum + priceOf(policy, call.tool, call.argBytes), 0);
+      return { allAllowed: false, ...denial, totalCredits, record, rateLimit: running.rateLimit };
+    }
+    const chargeable = denial === undefined;
+    const decision: BatchDecision = {
+      allAllowed: true,
+      totalCredits: chargeable ? running.credits : 0,
+      items: chargeable ? items : calls.map((call) => ({ tool: call.tool, credits: 0 })),
+      record,
+      buckets: chargeable ? running.buckets : [],
+      rateLimit: running.rateLimit,
+    };
+    if (denial) decision.shadowDenial = denial;
+    return decision;
+  }
+
+  /** Records an admitted call's rate-limit use. */
+  consume(buckets: readonly BucketUpdate[]): void {
+    for (const { bucket, tat } of buckets) this.#tats.set(bucket, tat);
+  }
+
+  /** The rate-limit state a key would see now, for headers on answers that are not tool calls. */
+  rateLimitStatus(record: KeyRecord, now: number): RateLimitStatus | null {
+    const limit = this.#policy.globalRateLimitPerMin;
+    if (limit <= 0) return null;
+    const stored = this.#tats.get(globalBucket(record));
+    const tat = stored === undefined || stored < now ? now : stored;
+    const interval = MINUTE_MS / limit;
+    return { limit, remaining: Math.floor((MINUTE_MS - (tat - now)) / interval), resetSeconds: Math.ceil((tat - now) / 1000) };
+  }
+
+  /** Forgets buckets that have fully drained, so idle keys cost no memory. */
+  sweep(now: number): void {
+    for (const [bucket, tat] of this.#tats) if (tat <= now) this.#tats.delete(bucket);
+  }
+
+  #checkCall(record: KeyRecord, tool: string, credits: number, callsSoFar: number, running: Running, now: number): Denial | undefined {
+    const policy = this.#policy;
+    const access = checkToolAccess(record, tool);
+    if (access) return access;
+
+    const globalLimit = policy.globalRateLimitPerMin;
+    if (globalLimit > 0) {
+      const denial = this.#take(running, globalBucket(record), globalLimit, now, () => ({
+        reason: 'rate_limited',
+        message: `rate limit reached: this key may make ${globalLimit} calls per minute`,
+      }));
+      if (denial) return denial;
+    }
+    const toolLimit = toolPolicy(policy, tool).rateLimitPerMin ?? 0;
+    if (toolLimit > 0) {
+      const denial = this.#take(running, `${record.id}\u0000${tool}`, toolLimit, now, () => ({
+        reason: 'tool_rate_limited',
+        message: `rate limit reached: this key may call "${tool}" ${toolLimit} times per minute`,
+      }));
+      if (denial) return denial;
+    }
+
+    const total = running.credits + credits;
+    if (total > record.credits) {
+      return {
+        reason: 'insufficient_credits',
+        message: `not enough credits: ${callsSoFar > 1 ? `these ${callsSoFar} calls cost` : 'this call costs'} ${total}, the key has ${record.credits}; top up to continue`,
+      };
+    }
+    if (record.spendingLimit > 0 && record.totalSpent + total > record.spendingLimit) {
+      return {
+        reason: 'spending_limit_exceeded',
+        message: `spending limit reached: ${record.totalSpent} of ${record.spendingLimit} credits spent, ${total} more needed`,
+      };
+    }
+    const quota = checkQuota(record.quota ?? policy.globalQuota, currentUsage(record.usage, now), callsSoFar, total);
+    if (quota) return quota;
+    running.credits = total;
+    return undefined;
+  }
+
+  #take(running: Running, bucket: string, limit: number, now: number, deny: () => Denial): Denial | undefined {
+    const result = gcra(bucketTat(running, this.#tats, bucket), now, limit, MINUTE_MS);
+    running.rateLimit = { limit, remaining: result.remaining, resetSeconds: Math.ceil(result.resetMs / 1000) };
+    if (!result.allowed) {
+      const retry = result.retryAfterMs;
+      return { ...deny(), retryAfterSeconds: Number.isFinite(retry) ? Math.max(1, Math.ceil(retry / 1000)) : MINUTE_MS / 1000 };
+    }
+    running.buckets.push({ bucket, tat: result.tat });
+    return undefined;
+  }
+}
+
+function globalBucket(record: KeyRecord): string {
+  return String(record.id);
+}

@@ -1,0 +1,18 @@
+import type { Policy, ToolPolicy } from './types.ts';
+
+const NO_TOOL_POLICY: ToolPolicy = {};
+
+export function toolPolicy(policy: Policy, tool: string): ToolPolicy {
+  return Object.hasOwn(policy.toolPricing, tool) ? (policy.toolPricing[tool] ?? NO_TOOL_POLICY) : NO_TOOL_POLICY;
+}
+
+/**
+ * Credits for one call: the tool's price (or the default price), plus `creditsPerKbInput` for every
+ * started KiB of JSON arguments.
+ */
+export function priceOf(policy: Policy, tool: string, argBytes: number): number {
+  const rule = toolPolicy(policy, tool);
+  const base = rule.creditsPerCall ?? policy.defaultCreditsPerCall;
+  const perKb = rule.creditsPerKbInput ?? 0;
+  return perKb > 0 && argBytes > 0 ? base + Math.ceil((argBytes / 1024) * perKb) : base;
+}

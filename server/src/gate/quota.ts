@@ -1,0 +1,59 @@
+import type { Denial, QuotaLimits, QuotaUsage } from './types.ts';
+
+export function utcDay(now: number): string {
+  return new Date(now).toISOString().slice(0, 10);
+}
+
+export function utcMonth(now: number): string {
+  return new Date(now).toISOString().slice(0, 7);
+}
+
+/** The usage counters as they stand at `now`: counters of a past day or month read as zero. */
+export function currentUsage(usage: QuotaUsage, now: number): QuotaUsage {
+  const day = utcDay(now);
+  const month = utcMonth(now);
+  if (usage.day === day && usage.month === month) return usage;
+  const sameMonth = usage.month === month;
+  return {
+    day,
+    month,
+    dailyCalls: usage.day === day ? usage.dailyCalls : 0,
+    dailyCredits: usage.day === day ? usage.dailyCredits : 0,
+    monthlyCalls: sameMonth ? usage.monthlyCalls : 0,
+    monthlyCredits: sameMonth ? usage.monthlyCredits : 0,
+  };
+}
+
+export function emptyUsage(now: number): QuotaUsage {
+  return { day: utcDay(now), month: utcMonth(now), dailyCalls: 0, dailyCredits: 0, monthlyCalls: 0, monthlyCredits: 0 };
+}
+
+/** Checks whether `calls` more calls costing `credits` in all fit in the quota. */
+export function checkQuota(limits: QuotaLimits | null, usage: QuotaUsage, calls: number, credits: number): Denial | undefined {
+  if (!limits) return undefined;
+  if (limits.dailyCallLimit > 0 && usage.dailyCalls + calls > limits.dailyCallLimit) {
+    return {
+      reason: 'daily_call_quota_exceeded',
+      message: `daily call quota reached: ${usage.dailyCalls} of ${limits.dailyCallLimit} calls used today (resets at 00:00 UTC)`,
+    };
+  }
+  if (limits.monthlyCallLimit > 0 && usage.monthlyCalls + calls > limits.monthlyCallLimit) {
+    return {
+      reason: 'monthly_call_quota_exceeded',
+      message: `monthly call quota reached: ${usage.monthlyCalls} of ${limits.monthlyCallLimit} calls used this month`,
+    };
+  }
+  if (limits.dailyCreditLimit > 0 && usage.dailyCredits + credits > limits.dailyCreditLimit) {
+    return {
+      reason: 'daily_credit_quota_exceeded',
+      message: `daily credit quota reached: ${usage.dailyCredits} + ${credits} would exceed ${limits.dailyCreditLimit} credits today`,
+    };
+  }
+  if (limits.monthlyCreditLimit > 0 && usage.monthlyCredits + credits > limits.monthlyCreditLimit) {
+    return {
+      reason: 'monthly_credit_quota_exceeded',
+      message: `monthly credit quota reached: ${usage.monthlyCredits} + ${credits} would exceed ${limits.monthlyCreditLimit} credits this month`,
+    };
+  }
+  return undefined;
+}

@@ -1,0 +1,192 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Gate } from '../../server/src/gate/gate.ts';
+import { applyCharge } from '../../server/src/gate/accounting.ts';
+import type { Caller, Decision, KeyRecord } from '../../server/src/gate/types.ts';
+import { keyRecord, NOW, policy } from '../helpers/records.ts';
+
+function caller(record: KeyRecord | undefined, clientIp = '127.0.0.1'): Caller {
+  return { record, presentedKey: true, clientIp };
+}
+
+function reason(decision: Decision): string {
+  return decision.allowed ? 'allowed' : decision.reason;
+}
+
+/** Evaluates, then (if allowed) consumes and charges, as the engine does. */
+function call(gate: Gate, record: KeyRecord, tool = 'echo', now = NOW, argBytes = 0): Decision {
+  const decision = gate.evaluate(caller(record), { tool, argBytes }, now);
+  if (decision.allowed) {
+    gate.consume(decision.buckets);
+    applyCharge(record, decision.credits, 1, now);
+  }
+  return decision;
+}
+
+test('a call costs the tool price, or the default price for unpriced tools', () => {
+  const gate = new Gate(policy({ defaultCreditsPerCall: 2, toolPricing: { search: { creditsPerCall: 5 } } }));
+  const record = keyRecord();
+  assert.equal(gate.evaluate(caller(record), { tool: 'search', argBytes: 0 }, NOW).credits, 5);
+  assert.equal(gate.evaluate(caller(record), { tool: 'echo', argBytes: 0 }, NOW).credits, 2);
+});
+
+test('creditsPerKbInput adds credits for every started KiB of arguments', () => {
+  const gate = new Gate(policy({ toolPricing: { summarize: { creditsPerCall: 1, creditsPerKbInput: 2 } } }));
+  const record = keyRecord();
+  assert.equal(gate.evaluate(caller(record), { tool: 'summarize', argBytes: 0 }, NOW).credits, 1);
+  assert.equal(gate.evaluate(caller(record), { tool: 'summarize', argBytes: 10 }, NOW).credits, 2);
+  assert.equal(gate.evaluate(caller(record), { tool: 'summarize', argBytes: 1024 }, NOW).credits, 3);
+  assert.equal(gate.evaluate(caller(record), { tool: 'summarize', argBytes: 1025 }, NOW).credits, 4);
+});
+
+test('keys are refused when missing, unknown, revoked or expired, each with its own reason', () => {
+  const gate = new Gate(policy());
+  assert.equal(reason(gate.evaluate({ record: undefined, presentedKey: false, clientIp: undefined }, { tool: 'echo', argBytes: 0 }, NOW)), 'missing_api_key');
+  assert.equal(reason(gate.evaluate(caller(undefined), { tool: 'echo', argBytes: 0 }, NOW)), 'invalid_api_key');
+  assert.equal(reason(call(gate, keyRecord({ active: false }))), 'key_revoked');
+  assert.equal(reason(call(gate, keyRecord({ expiresAt: NOW }))), 'api_key_expired');
+  assert.equal(reason(call(gate, keyRecord({ expiresAt: NOW + 1 }))), 'allowed');
+});
+
+test('credits run out exactly: a key with 3 credits gets 3 calls at 1 credit', () => {
+  const gate = new Gate(policy());
+  const record = keyRecord({ credits: 3 });
+  const results = Array.from({ length: 5 }, () => reason(call(gate, record)));
+  assert.deepEqual(results, ['allowed', 'allowed', 'allowed', 'insufficient_credits', 'insufficient_credits']);
+  assert.equal(record.credits, 0);
+  assert.equal(record.totalSpent, 3);
+});
+
+test('the allow-list admits only its tools and the deny-list refuses its tools', () => {
+  const gate = new Gate(policy());
+  const allowOnly = keyRecord({ allowedTools: ['search'] });
+  assert.equal(reason(call(gate, allowOnly, 'search')), 'allowed');
+  assert.equal(reason(call(gate, allowOnly, 'echo')), 'tool_not_allowed');
+  const deny = keyRecord({ deniedTools: ['delete'] });
+  assert.equal(reason(call(gate, deny, 'delete')), 'tool_denied');
+  assert.equal(reason(call(gate, deny, 'echo')), 'allowed');
+});
+
+test('the global rate limit counts all tools of a key, and keys do not share it', () => {
+  const gate = new Gate(policy({ globalRateLimitPerMin: 3 }));
+  const a = keyRecord();
+  const b = keyRecord();
+  assert.deepEqual([call(gate, a, 'x'), call(gate, a, 'y'), call(gate, a, 'z'), call(gate, a, 'x')].map(reason), [
+    'allowed', 'allowed', 'allowed', 'rate_limited',
+  ]);
+  assert.equal(reason(call(gate, b)), 'allowed');
+  const denied = call(gate, a);
+  assert.ok(!denied.allowed && denied.retryAfterSeconds === 20);
+  assert.equal(reason(call(gate, a, 'x', NOW + 20_000)), 'allowed');
+});
+
+test('a per-tool rate limit applies to that tool only', () => {
+  const gate = new Gate(policy({ globalRateLimitPerMin: 100, toolPricing: { search: { rateLimitPerMin: 2 } } }));
+  const record = keyRecord();
+  assert.deepEqual([call(gate, record, 'search'), call(gate, record, 'search'), call(gate, record, 'search')].map(reason), [
+    'allowed', 'allowed', 'tool_rate_limited',
+  ]);
+  assert.equal(reason(call(gate, record, 'echo')), 'allowed');
+  const status = gate.evaluate(caller(record), { tool: 'search', argBytes: 0 }, NOW).rateLimit;
+  assert.deepEqual(status, { limit: 2, remaining: 0, resetSeconds: 60 });
+});
+
+test('a refused call uses no rate-limit capacity', () => {
+  const gate = new Gate(policy({ globalRateLimitPerMin: 2 }));
+  const broke = keyRecord({ credits: 0 });
+  for (let i = 0; i < 5; i++) assert.equal(reason(call(gate, broke)), 'insufficient_credits');
+  broke.credits = 10;
+  assert.equal(reason(call(gate, broke)), 'allowed');
+});
+
+test('the spending limit caps total spend', () => {
+  const gate = new Gate(policy({ defaultCreditsPerCall: 4 }));
+  const record = keyRecord({ spendingLimit: 10 });
+  assert.deepEqual([call(gate, record), call(gate, record), call(gate, record)].map(reason), ['allowed', 'allowed', 'spending_limit_exceeded']);
+});
+
+test('daily call and credit quotas stop a key until the next UTC day', () => {
+  const gate = new Gate(policy({ globalQuota: { dailyCallLimit: 2, monthlyCallLimit: 0, dailyCreditLimit: 0, monthlyCreditLimit: 0 } }));
+  const record = keyRecord();
+  assert.deepEqual([call(gate, record), call(gate, record), call(gate, record)].map(reason), ['allowed', 'allowed', 'daily_call_quota_exceeded']);
+  const tomorrow = Date.parse('2026-11-26T00:00:01Z');
+  assert.equal(reason(call(gate, record, 'echo', tomorrow)), 'allowed');
+
+  const credits = keyRecord({ quota: { dailyCallLimit: 0, monthlyCallLimit: 0, dailyCreditLimit: 3, monthlyCreditLimit: 0 } });
+  const pricey = new Gate(policy({ defaultCreditsPerCall: 2 }));
+  assert.deepEqual([call(pricey, credits), call(pricey, credits)].map(reason), ['allowed', 'daily_credit_quota_exceeded']);
+});
+
+test('monthly quotas carry across days but not across months', () => {
+  const gate = new Gate(policy());
+  const record = keyRecord({ quota: { dailyCallLimit: 0, monthlyCallLimit: 2, dailyCreditLimit: 0, monthlyCreditLimit: 0 } });
+  call(gate, record, 'echo', Date.parse('2026-11-02T00:00:00Z'));
+  call(gate, record, 'echo', Date.parse('2026-11-03T00:00:00Z'));
+  assert.equal(reason(call(gate, record, 'echo', Date.parse('2026-11-29T00:00:00Z'))), 'monthly_call_quota_exceeded');
+  assert.equal(reason(call(gate, record, 'echo', Date.parse('2026-12-01T00:00:00Z'))), 'allowed');
+});
+
+test('a key quota replaces the global quota', () => {
+  const gate = new Gate(policy({ globalQuota: { dailyCallLimit: 1, monthlyCallLimit: 0, dailyCreditLimit: 0, monthlyCreditLimit: 0 } }));
+  const generous = keyRecord({ quota: { dailyCallLimit: 3, monthlyCallLimit: 0, dailyCreditLimit: 0, monthlyCreditLimit: 0 } });
+  assert.deepEqual([call(gate, generous), call(gate, generous), call(gate, generous), call(gate, generous)].map(reason), [
+    'allowed', 'allowed', 'allowed', 'daily_call_quota_exceeded',
+  ]);
+});
+
+test('IP allowlists accept IPv4 and IPv6 ranges and IPv4-mapped addresses', () => {
+  const gate = new Gate(policy());
+  const record = keyRecord({ ipAllowlist: ['10.0.0.0/8', '2001:db8::/32', '192.168.1.7'] });
+  const verdict = (ip: string | undefined) => reason(gate.evaluate(caller(record, ip as string), { tool: 'echo', argBytes: 0 }, NOW));
+  assert.equal(verdict('10.1.2.3'), 'allowed');
+  assert.equal(verdict('::ffff:10.1.2.3'), 'allowed');
+  assert.equal(verdict('2001:db8:1::5'), 'allowed');
+  assert.equal(verdict('192.168.1.7'), 'allowed');
+  assert.equal(verdict('192.168.1.8'), 'ip_not_allowed');
+  assert.equal(verdict('2001:db9::1'), 'ip_not_allowed');
+  assert.equal(verdict(undefined), 'ip_not_allowed');
+});
+
+test('shadow mode lets refused calls through uncharged and says what it would have refused', () => {
+  const gate = new Gate(policy({ shadowMode: true }));
+  const broke = keyRecord({ credits: 0 });
+  const decision = gate.evaluate(caller(broke), { tool: 'echo', argBytes: 0 }, NOW);
+  assert.ok(decision.allowed);
+  assert.equal(decision.credits, 0);
+  assert.equal(decision.shadowDenial?.reason, 'insufficient_credits');
+  const paying = keyRecord({ credits: 5 });
+  const charged = gate.evaluate(caller(paying), { tool: 'echo', argBytes: 0 }, NOW);
+  assert.ok(charged.allowed && charged.credits === 1 && charged.shadowDenial === undefined);
+});
+
+test('a batch is admitted whole or not at all, and names the first call that fails', () => {
+  const gate = new Gate(policy({ toolPricing: { big: { creditsPerCall: 5 } } }));
+  const record = keyRecord({ credits: 7, deniedTools: ['secret'] });
+  const ok = gate.evaluateBatch(caller(record), [{ tool: 'echo', argBytes: 0 }, { tool: 'big', argBytes: 0 }], NOW);
+  assert.ok(ok.allAllowed);
+  assert.equal(ok.totalCredits, 6);
+  const denied = gate.evaluateBatch(caller(record), [{ tool: 'echo', argBytes: 0 }, { tool: 'secret', argBytes: 0 }], NOW);
+  assert.ok(!denied.allAllowed && denied.failedIndex === 1 && denied.reason === 'tool_denied');
+  const tooDear = gate.evaluateBatch(caller(record), [{ tool: 'big', argBytes: 0 }, { tool: 'echo', argBytes: 0 }, { tool: 'echo', argBytes: 0 }, { tool: 'echo', argBytes: 0 }], NOW);
+  assert.ok(!tooDear.allAllowed && tooDear.failedIndex === 3 && tooDear.reason === 'insufficient_credits');
+  assert.equal(tooDear.totalCredits, 8);
+});
+
+test('each call in a batch counts against the rate limit', () => {
+  const gate = new Gate(policy({ globalRateLimitPerMin: 5 }));
+  const record = keyRecord();
+  const calls = Array.from({ length: 30 }, () => ({ tool: 'echo', argBytes: 0 }));
+  const decision = gate.evaluateBatch(caller(record), calls, NOW);
+  assert.ok(!decision.allAllowed && decision.failedIndex === 5 && decision.reason === 'rate_limited');
+});
+
+test('evaluate does not change state; only consume records rate-limit use', () => {
+  const gate = new Gate(policy({ globalRateLimitPerMin: 1 }));
+  const record = keyRecord();
+  for (let i = 0; i < 3; i++) assert.ok(gate.evaluate(caller(record), { tool: 'echo', argBytes: 0 }, NOW).allowed);
+  assert.equal(record.credits, 100);
+  const decision = gate.evaluate(caller(record), { tool: 'echo', argBytes: 0 }, NOW);
+  assert.ok(decision.allowed);
+  gate.consume(decision.buckets);
+  assert.equal(reason(gate.evaluate(caller(record), { tool: 'echo', argBytes: 0 }, NOW)), 'rate_limited');
+});
