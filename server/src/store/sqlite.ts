@@ -1,0 +1,384 @@
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import type { KeyRecord, QuotaLimits } from '../gate/types.ts';
+import type {
+  EventStatus,
+  KeyQuery,
+  KeyTotals,
+  LedgerBatch,
+  NamespaceSummary,
+  Store,
+  ToolStats,
+  UsageEvent,
+  UsageQuery,
+} from './types.ts';
+
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS keys (
+  id INTEGER PRIMARY KEY,
+  key_hash TEXT NOT NULL UNIQUE,
+  key_prefix TEXT NOT NULL,
+  name TEXT NOT NULL,
+  namespace TEXT NOT NULL,
+  credits INTEGER NOT NULL,
+  total_spent INTEGER NOT NULL,
+  total_calls INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  last_used_at INTEGER,
+  active INTEGER NOT NULL,
+  spending_limit INTEGER NOT NULL,
+  allowed_tools TEXT NOT NULL,
+  denied_tools TEXT NOT NULL,
+  expires_at INTEGER,
+  tags TEXT NOT NULL,
+  ip_allowlist TEXT NOT NULL,
+  quota TEXT,
+  usage_day TEXT NOT NULL,
+  usage_month TEXT NOT NULL,
+  daily_calls INTEGER NOT NULL,
+  daily_credits INTEGER NOT NULL,
+  monthly_calls INTEGER NOT NULL,
+  monthly_credits INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS keys_by_namespace ON keys(namespace);
+CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,
+  key_id INTEGER,
+  key_prefix TEXT NOT NULL,
+  key_name TEXT NOT NULL,
+  namespace TEXT NOT NULL,
+  tool TEXT NOT NULL,
+  credits INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  reason TEXT
+);
+CREATE INDEX IF NOT EXISTS events_by_time ON events(at);
+CREATE INDEX IF NOT EXISTS events_by_key ON events(key_id, id);
+CREATE INDEX IF NOT EXISTS events_pending ON events(status) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS events_denied ON events(namespace, reason) WHERE status = 'denied';
+CREATE TABLE IF NOT EXISTS meta (
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tool_stats (
+  tool TEXT PRIMARY KEY,
+  calls INTEGER NOT NULL,
+  credits INTEGER NOT NULL,
+  denied INTEGER NOT NULL
+);
+`;
+
+const KEY_FIELDS = [
+  'key_hash', 'key_prefix', 'name', 'namespace', 'credits', 'total_spent', 'total_calls', 'created_at',
+  'last_used_at', 'active', 'spending_limit', 'allowed_tools', 'denied_tools', 'expires_at', 'tags',
+  'ip_allowlist', 'quota', 'usage_day', 'usage_month', 'daily_calls', 'daily_credits', 'monthly_calls',
+  'monthly_credits',
+] as const;
+
+const KEY_COLUMNS = ['id', ...KEY_FIELDS].join(', ');
+
+type KeyRow = Record<(typeof KEY_FIELDS)[number] | 'id', SQLInputValue>;
+type EventRow = Record<keyof typeof EVENT_COLUMNS, SQLInputValue>;
+type Row = Record<string, SQLInputValue>;
+
+const EVENT_COLUMNS = {
+  id: 0, at: 0, key_id: 0, key_prefix: 0, key_name: 0, namespace: 0, tool: 0, credits: 0, status: 0, reason: 0,
+} as const;
+
+function num(value: SQLInputValue): number {
+  return Number(value);
+}
+
+function numOrNull(value: SQLInputValue): number | null {
+  return value === null ? null : Number(value);
+}
+
+function toKey(row: KeyRow): KeyRecord {
+  return {
+    id: num(row.id),
+    keyHash: String(row.key_hash),
+    keyPrefix: String(row.key_prefix),
+    name: String(row.name),
+    namespace: String(row.namespace),
+    credits: num(row.credits),
+    totalSpent: num(row.total_spent),
+    totalCalls: num(row.total_calls),
+    createdAt: num(row.created_at),
+    lastUsedAt: numOrNull(row.last_used_at),
+    active: row.active === 1,
+    spendingLimit: num(row.spending_limit),
+    allowedTools: JSON.parse(String(row.allowed_tools)) as string[],
+    deniedTools: JSON.parse(String(row.denied_tools)) as string[],
+    expiresAt: numOrNull(row.expires_at),
+    tags: JSON.parse(String(row.tags)) as Record<string, string>,
+    ipAllowlist: JSON.parse(String(row.ip_allowlist)) as string[],
+    quota: row.quota === null ? null : (JSON.parse(String(row.quota)) as QuotaLimits),
+    usage: {
+      day: String(row.usage_day),
+      month: String(row.usage_month),
+      dailyCalls: num(row.daily_calls),
+      dailyCredits: num(row.daily_credits),
+      monthlyCalls: num(row.monthly_calls),
+      monthlyCredits: num(row.monthly_credits),
+    },
+  };
+}
+
+function keyParams(record: Omit<KeyRecord, 'id'>): Record<(typeof KEY_FIELDS)[number], SQLInputValue> {
+  return {
+    key_hash: record.keyHash,
+    key_prefix: record.keyPrefix,
+    name: record.name,
+    namespace: record.namespace,
+    credits: record.credits,
+    total_spent: record.totalSpent,
+    total_calls: record.totalCalls,
+    created_at: record.createdAt,
+    last_used_at: record.lastUsedAt,
+    active: record.active ? 1 : 0,
+    spending_limit: record.spendingLimit,
+    allowed_tools: JSON.stringify(record.allowedTools),
+    denied_tools: JSON.stringify(record.deniedTools),
+    expires_at: record.expiresAt,
+    tags: JSON.stringify(record.tags),
+    ip_allowlist: JSON.stringify(record.ipAllowlist),
+    quota: record.quota === null ? null : JSON.stringify(record.quota),
+    usage_day: record.usage.day,
+    usage_month: record.usage.month,
+    daily_calls: record.usage.dailyCalls,
+    daily_credits: record.usage.dailyCredits,
+    monthly_calls: record.usage.monthlyCalls,
+    monthly_credits: record.usage.monthlyCredits,
+  };
+}
+
+function toEvent(row: EventRow): UsageEvent {
+  return {
+    id: num(row.id),
+    at: num(row.at),
+    keyId: numOrNull(row.key_id),
+    keyPrefix: String(row.key_prefix),
+    keyName: String(row.key_name),
+    namespace: String(row.namespace),
+    tool: String(row.tool),
+    credits: num(row.credits),
+    status: String(row.status) as EventStatus,
+    reason: row.reason === null ? null : String(row.reason),
+  };
+}
+
+/** `WHERE` clauses and parameters for a key listing. */
+function keyFilter(query: KeyQuery): { where: string; params: SQLInputValue[] } {
+  const clauses: string[] = [];
+  const params: SQLInputValue[] = [];
+  if (query.namespace !== undefined) {
+    clauses.push('namespace = ?');
+    params.push(query.namespace);
+  }
+  for (const [tag, value] of Object.entries(query.tags ?? {})) {
+    clauses.push('json_extract(tags, ?) = ?');
+    params.push(`$.${JSON.stringify(tag)}`, value);
+  }
+  return { where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params };
+}
+
+/**
+ * The SQLite store: WAL journal, `synchronous=NORMAL` (a committed transaction survives a killed
+ * process), exclusive locking so that a second gate cannot open the same file and spend the same
+ * credits twice.
+ */
+export class SqliteStore implements Store {
+  readonly location: string;
+  readonly #db: DatabaseSync;
+  readonly #byHash: StatementSync;
+  readonly #byId: StatementSync;
+  readonly #insertKey: StatementSync;
+  readonly #writeKey: StatementSync;
+  readonly #writeBalance: StatementSync;
+  readonly #insertEvent: StatementSync;
+  readonly #settleEvent: StatementSync;
+  readonly #upsertToolStats: StatementSync;
+
+  constructor(location: string) {
+    this.location = location;
+    this.#db = new DatabaseSync(location);
+    this.#db.exec('PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
+    this.#migrate();
+    this.#byHash = this.#db.prepare(`SELECT ${KEY_COLUMNS} FROM keys WHERE key_hash = ?`);
+    this.#byId = this.#db.prepare(`SELECT ${KEY_COLUMNS} FROM keys WHERE id = ?`);
+    this.#insertKey = this.#db.prepare(
+      `INSERT INTO keys (${KEY_FIELDS.join(', ')}) VALUES (${KEY_FIELDS.map((c) => `:${c}`).join(', ')})`,
+    );
+    this.#writeKey = this.#db.prepare(`UPDATE keys SET ${KEY_FIELDS.map((c) => `${c} = :${c}`).join(', ')} WHERE id = :id`);
+    this.#writeBalance = this.#db.prepare(
+      `UPDATE keys SET credits = ?, total_spent = ?, total_calls = ?, last_used_at = ?, usage_day = ?, usage_month = ?,
+         daily_calls = ?, daily_credits = ?, monthly_calls = ?, monthly_credits = ? WHERE id = ?`,
+    );
+    this.#insertEvent = this.#db.prepare(
+      `INSERT INTO events (id, at, key_id, key_prefix, key_name, namespace, tool, credits, status, reason)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#settleEvent = this.#db.prepare('UPDATE events SET status = ?, credits = ?, reason = ? WHERE id = ?');
+    this.#upsertToolStats = this.#db.prepare(
+      `INSERT INTO tool_stats (tool, calls, credits, denied) VALUES (?, ?, ?, ?)
+       ON CONFLICT (tool) DO UPDATE SET calls = excluded.calls, credits = excluded.credits, denied = excluded.denied`,
+    );
+  }
+
+  #migrate(): void {
+    const version = num((this.#db.prepare('PRAGMA user_version').get() as Row).user_version!);
+    if (version > SCHEMA_VERSION) {
+      throw new Error(`it was written by a newer paygate-mcp (schema ${version}; this one reads up to ${SCHEMA_VERSION})`);
+    }
+    this.transaction(() => {
+      this.#db.exec(SCHEMA);
+      this.#db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    });
+  }
+
+  transaction<T>(work: () => T): T {
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = work();
+      this.#db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      this.#db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+
+  findKeyByHash(hash: string): KeyRecord | undefined {
+    const row = this.#byHash.get(hash) as KeyRow | undefined;
+    return row && toKey(row);
+  }
+
+  findKeyById(id: number): KeyRecord | undefined {
+    const row = this.#byId.get(id) as KeyRow | undefined;
+    return row && toKey(row);
+  }
+
+  insertKey(record: Omit<KeyRecord, 'id'>): KeyRecord {
+    const { lastInsertRowid } = this.#insertKey.run(keyParams(record));
+    return { ...record, id: Number(lastInsertRowid) };
+  }
+
+  writeKey(record: KeyRecord): void {
+    this.#writeKey.run({ ...keyParams(record), id: record.id });
+  }
+
+  commit(batch: LedgerBatch): void {
+    this.transaction(() => {
+      for (const key of batch.keys) {
+        const u = key.usage;
+        this.#writeBalance.run(
+          key.credits, key.totalSpent, key.totalCalls, key.lastUsedAt, u.day, u.month,
+          u.dailyCalls, u.dailyCredits, u.monthlyCalls, u.monthlyCredits, key.id,
+        );
+      }
+      for (const e of batch.inserts) {
+        this.#insertEvent.run(e.id, e.at, e.keyId, e.keyPrefix, e.keyName, e.namespace, e.tool, e.credits, e.status, e.reason);
+      }
+      for (const s of batch.settlements) this.#settleEvent.run(s.status, s.credits, s.reason, s.eventId);
+      for (const [tool, stats] of batch.toolStats) this.#upsertToolStats.run(tool, stats.calls, stats.credits, stats.denied);
+    });
+  }
+
+  listKeys(query: KeyQuery): KeyRecord[] {
+    const { where, params } = keyFilter(query);
+    const page = query.limit === undefined ? '' : ` LIMIT ${Math.trunc(query.limit)} OFFSET ${Math.trunc(query.offset ?? 0)}`;
+    const rows = this.#db.prepare(`SELECT ${KEY_COLUMNS} FROM keys ${where} ORDER BY id${page}`).all(...params) as KeyRow[];
+    return rows.map(toKey);
+  }
+
+  countKeys(query: KeyQuery): number {
+    const { where, params } = keyFilter(query);
+    return num((this.#db.prepare(`SELECT count(*) AS n FROM keys ${where}`).get(...params) as Row).n!);
+  }
+
+  namespaces(): NamespaceSummary[] {
+    const rows = this.#db
+      .prepare(
+        `SELECT namespace, count(*) AS key_count, sum(active) AS active_keys, sum(credits) AS total_credits,
+           sum(total_spent) AS total_spent FROM keys GROUP BY namespace ORDER BY namespace`,
+      )
+      .all() as Row[];
+    return rows.map((r) => ({
+      namespace: String(r.namespace),
+      keyCount: num(r.key_count!),
+      activeKeys: num(r.active_keys!),
+      totalCredits: num(r.total_credits!),
+      totalSpent: num(r.total_spent!),
+    }));
+  }
+
+  keyTotals(namespace?: string): KeyTotals {
+    const where = namespace === undefined ? '' : 'WHERE namespace = ?';
+    const row = this.#db
+      .prepare(
+        `SELECT count(*) AS keys, coalesce(sum(active), 0) AS active_keys, coalesce(sum(credits), 0) AS total_credits,
+           coalesce(sum(total_spent), 0) AS total_spent, coalesce(sum(total_calls), 0) AS total_calls FROM keys ${where}`,
+      )
+      .get(...(namespace === undefined ? [] : [namespace])) as Row;
+    return {
+      keys: num(row.keys!),
+      activeKeys: num(row.active_keys!),
+      totalCredits: num(row.total_credits!),
+      totalSpent: num(row.total_spent!),
+      totalCalls: num(row.total_calls!),
+    };
+  }
+
+  usage(query: UsageQuery): UsageEvent[] {
+    const clauses: string[] = [];
+    const params: SQLInputValue[] = [];
+    const add = (clause: string, value: SQLInputValue) => {
+      clauses.push(clause);
+      params.push(value);
+    };
+    if (query.sinceMs !== undefined) add('at >= ?', query.sinceMs);
+    if (query.keyId !== undefined) add('key_id = ?', query.keyId);
+    if (query.namespace !== undefined) add('namespace = ?', query.namespace);
+    if (query.afterId !== undefined) add('id > ?', query.afterId);
+    const where = clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
+    params.push(query.limit);
+    const rows = this.#db.prepare(`SELECT * FROM events ${where} ORDER BY id LIMIT ?`).all(...params) as EventRow[];
+    return rows.map(toEvent);
+  }
+
+  toolStats(): Map<string, ToolStats> {
+    const rows = this.#db.prepare('SELECT tool, calls, credits, denied FROM tool_stats').all() as Row[];
+    return new Map(rows.map((r) => [String(r.tool), { calls: num(r.calls!), credits: num(r.credits!), denied: num(r.denied!) }]));
+  }
+
+  denyReasons(namespace?: string): Map<string, number> {
+    const where = namespace === undefined ? '' : 'AND namespace = ?';
+    const rows = this.#db
+      .prepare(`SELECT reason, count(*) AS n FROM events WHERE status = 'denied' ${where} GROUP BY reason`)
+      .all(...(namespace === undefined ? [] : [namespace])) as Row[];
+    return new Map(rows.map((r) => [String(r.reason), num(r.n!)]));
+  }
+
+  getMeta(name: string): string | undefined {
+    const row = this.#db.prepare('SELECT value FROM meta WHERE name = ?').get(name) as Row | undefined;
+    return row === undefined ? undefined : String(row.value);
+  }
+
+  setMeta(name: string, value: string): void {
+    this.#db.prepare('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value').run(name, value);
+  }
+
+  nextEventId(): number {
+    return num((this.#db.prepare('SELECT coalesce(max(id), 0) + 1 AS next FROM events').get() as Row).next!);
+  }
+
+  pendingEvents(): UsageEvent[] {
+    return (this.#db.prepare("SELECT * FROM events WHERE status = 'pending' ORDER BY id").all() as EventRow[]).map(toEvent);
+  }
+
+  close(): void {
+    if (this.#db.isOpen) this.#db.close();
+  }
+}

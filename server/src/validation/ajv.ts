@@ -1,0 +1,53 @@
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import { isValidIpRule } from '../gate/ipRules.ts';
+
+const addFormats = addFormatsModule.default;
+
+/** One Ajv for the whole program: JSON Schema 2020-12, every error reported, our own formats. */
+export const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
+addFormats(ajv);
+ajv.addVocabulary(['markdownDescription']);
+ajv.addFormat('ip-rule', { type: 'string', validate: isValidIpRule });
+
+function where(error: ErrorObject, root: string): string {
+  const path = error.instancePath
+    .split('/')
+    .slice(1)
+    .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((part) => (/^\d+$/.test(part) ? `[${part}]` : `.${part}`))
+    .join('');
+  return root + path;
+}
+
+function describe(error: ErrorObject): string {
+  const hint = (error.parentSchema as { description?: unknown } | undefined)?.description;
+  switch (error.keyword) {
+    case 'additionalProperties':
+      return `has an unknown field "${String(error.params.additionalProperty)}"`;
+    case 'required':
+      return `is missing the field "${String(error.params.missingProperty)}"`;
+    case 'pattern':
+    case 'format':
+      return typeof hint === 'string' ? `must be ${hint}` : (error.message ?? 'is not valid');
+    default:
+      return error.message ?? 'is not valid';
+  }
+}
+
+/** Readable sentences for Ajv errors, each naming the field: `body.credits must be integer`. */
+export function explain(errors: readonly ErrorObject[] | null | undefined, root: string): string[] {
+  const seen = new Set<string>();
+  const lines: string[] = [];
+  for (const error of errors ?? []) {
+    if (error.keyword === 'if' || error.keyword === 'anyOf' || error.keyword === 'oneOf') continue;
+    const line = `${where(error, root)} ${describe(error)}`;
+    if (!seen.has(line)) {
+      seen.add(line);
+      lines.push(line);
+    }
+  }
+  return lines.length ? lines : [`${root} is not valid`];
+}
+
+export type Validator<T> = ValidateFunction<T>;

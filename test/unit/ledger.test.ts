@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { test } from 'node:test';
+import { Ledger } from '../../server/src/store/ledger.ts';
+import { openStateFile } from '../../server/src/store/open.ts';
+import type { LedgerBatch } from '../../server/src/store/types.ts';
+import { keyRecord, NOW } from '../helpers/records.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+const { id: _id, ...template } = keyRecord({ credits: 10 });
+
+function memoryLedger(): { ledger: Ledger; commits: LedgerBatch[] } {
+  const store = openStateFile(':memory:').store;
+  const commits: LedgerBatch[] = [];
+  const commit = store.commit.bind(store);
+  store.commit = (batch) => {
+    commits.push(batch);
+    commit(batch);
+  };
+  return { ledger: new Ledger(store), commits };
+}
+
+test('a reservation debits at once and becomes durable at the end of the turn, all of a turn in one commit', async () => {
+  const { ledger, commits } = memoryLedger();
+  const record = ledger.insert({ ...template, keyHash: 'k' });
+  const reservations = Array.from({ length: 5 }, () => ledger.reserve(record, [{ tool: 'echo', credits: 1 }], NOW));
+  assert.equal(record.credits, 5);
+  assert.equal(commits.length, 0);
+  await Promise.all(reservations.map((r) => r.durable));
+  assert.equal(commits.length, 1);
+  assert.equal(commits[0]!.inserts.length, 5);
+  assert.equal(ledger.store.findKeyByHash('k')!.credits, 5);
+});
+
+test('a refunded charge gives the credits back and undoes the totals', async () => {
+  const { ledger } = memoryLedger();
+  const record = ledger.insert({ ...template, keyHash: 'k' });
+  const reservation = ledger.reserve(record, [{ tool: 'echo', credits: 3 }], NOW);
+  await reservation.durable;
+  await ledger.settle(reservation, reservation.charges[0]!, 'failed', NOW);
+  const stored = ledger.store.findKeyByHash('k')!;
+  assert.equal(stored.credits, 10);
+  assert.equal(stored.totalSpent, 0);
+  assert.equal(stored.usage.dailyCredits, 0);
+  assert.deepEqual(ledger.store.usage({ limit: 10 }).map((e) => [e.status, e.credits, e.reason]), [['refunded', 0, 'failed']]);
+});
+
+test('calls admitted but never settled before a crash are refunded exactly once at the next start', async () => {
+  const file = path.join(tempDir(), 'state.db');
+  const first = new Ledger(openStateFile(file).store);
+  const record = first.insert({ ...template, keyHash: 'k' });
+  const settled = first.reserve(record, [{ tool: 'echo', credits: 2 }], NOW);
+  await settled.durable;
+  await first.settle(settled, settled.charges[0]!, null, NOW);
+  await first.reserve(record, [{ tool: 'echo', credits: 3 }], NOW).durable;
+  first.store.close();
+
+  const second = new Ledger(openStateFile(file).store);
+  assert.equal(second.recoverInterrupted(NOW), 1);
+  assert.equal(second.findByHash('k')!.credits, 8);
+  second.close();
+  const third = new Ledger(openStateFile(file).store);
+  assert.equal(third.recoverInterrupted(NOW), 0);
+  assert.equal(third.findByHash('k')!.credits, 8);
+  assert.deepEqual(third.store.usage({ limit: 10 }).map((e) => e.status), ['charged', 'interrupted']);
+  third.close();
+});
+
+test('admin changes are written at once and a rotated key is found only by its new hash', () => {
+  const { ledger } = memoryLedger();
+  const record = ledger.insert({ ...template, keyHash: 'old' });
+  ledger.update(record, (draft) => {
+    draft.keyHash = 'new';
+    draft.credits += 5;
+  });
+  assert.equal(ledger.findByHash('old'), undefined);
+  assert.equal(ledger.findByHash('new'), record);
+  assert.equal(ledger.store.findKeyByHash('new')!.credits, 15);
+});
+
+test('a failed commit stops the ledger, and the calls waiting on it are told', async () => {
+  const { ledger } = memoryLedger();
+  const record = ledger.insert({ ...template, keyHash: 'k' });
+  ledger.store.commit = () => {
+    throw new Error('disk full');
+  };
+  await assert.rejects(ledger.reserve(record, [{ tool: 'echo', credits: 1 }], NOW).durable, /disk full/);
+  assert.match(ledger.failure!.message, /disk full/);
+  assert.throws(() => ledger.reserve(record, [{ tool: 'echo', credits: 1 }], NOW), /cannot be written/);
+});

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { Ledger } from '../../server/src/store/ledger.ts';
+import { markLegacyImported, openStateFile, StateFileError } from '../../server/src/store/open.ts';
+import { keyRecord, NOW } from '../helpers/records.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+const { id: _id, ...newKey } = keyRecord({ keyHash: 'abc', name: 'persisted', credits: 42, tags: { team: 'red' } });
+
+test('a new state file is created with mode 0600 and keeps keys across reopening', () => {
+  const file = path.join(tempDir(), 'nested', 'state.db');
+  const first = openStateFile(file).store;
+  const stored = first.insertKey(newKey);
+  first.close();
+  assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+  const again = openStateFile(file).store;
+  assert.deepEqual(again.findKeyByHash('abc'), stored);
+  assert.deepEqual(again.findKeyById(stored.id), stored);
+  again.close();
+});
+
+test('a state file in use by another gate is refused, naming the file', () => {
+  const file = path.join(tempDir(), 'state.db');
+  const owner = openStateFile(file).store;
+  assert.throws(() => openStateFile(file), (error: Error) => error instanceof StateFileError && error.message.includes(file) && /in use/.test(error.message));
+  owner.close();
+});
+
+test('a file that is not a state database is refused and left byte for byte as it was', () => {
+  const file = path.join(tempDir(), 'state.db');
+  const garbage = Buffer.from('this is not sqlite \u0000\u0001\u0002 at all'.repeat(50));
+  fs.writeFileSync(file, garbage);
+  assert.throws(() => openStateFile(file), (error: Error) => error instanceof StateFileError && error.message.includes(file));
+  assert.deepEqual(fs.readFileSync(file), garbage);
+});
+
+test('a database whose pages are damaged is refused and left as it was', () => {
+  const file = path.join(tempDir(), 'state.db');
+  const store = openStateFile(file).store;
+  for (let i = 0; i < 200; i++) store.insertKey({ ...newKey, keyHash: `k${i}`, name: 'x'.repeat(100) });
+  store.close();
+  const bytes = fs.readFileSync(file);
+  bytes.fill(0xff, 100, 4096 * 3);
+  fs.writeFileSync(file, bytes);
+  assert.throws(() => openStateFile(file), (error: Error) => error instanceof StateFileError && error.message.includes(file));
+  assert.deepEqual(fs.readFileSync(file), bytes);
+});
+
+test('an unreadable state file is refused with the reason', { skip: process.getuid?.() === 0 && 'root can read anything' }, () => {
+  const file = path.join(tempDir(), 'state.db');
+  fs.writeFileSync(file, 'x', { mode: 0o000 });
+  assert.throws(() => openStateFile(file), /cannot read the state file/);
+});
+
+test('a paygate-mcp 2.x JSON state file is never written: its keys go to <file>.sqlite once', () => {
+  const file = path.join(tempDir(), 'state.json');
+  const legacy = JSON.stringify([['pg_legacy_key_1', { key: 'pg_legacy_key_1', credits: 5 }]]);
+  fs.writeFileSync(file, legacy);
+  const state = openStateFile(file);
+  assert.equal(state.legacyJsonFile, file);
+  assert.equal(state.store.location, `${file}.sqlite`);
+  markLegacyImported(state);
+  state.store.close();
+  const reopened = openStateFile(file);
+  assert.equal(reopened.legacyJsonFile, undefined);
+  reopened.store.close();
+  assert.equal(fs.readFileSync(file, 'utf8'), legacy);
+});
+
+test('usage queries page by cursor and filter by key, namespace and time', async () => {
+  const ledger = new Ledger(openStateFile(':memory:').store);
+  const a = ledger.insert({ ...newKey, keyHash: 'a', namespace: 'red' });
+  const b = ledger.insert({ ...newKey, keyHash: 'b', namespace: 'blue' });
+  for (let i = 0; i < 5; i++) await ledger.reserve(a, [{ tool: 'echo', credits: 1 }], NOW + i).durable;
+  await ledger.reserve(b, [{ tool: 'echo', credits: 1 }], NOW + 10).durable;
+  const store = ledger.store;
+  const page = store.usage({ limit: 4 });
+  assert.equal(page.length, 4);
+  assert.equal(store.usage({ limit: 10, afterId: page.at(-1)!.id }).length, 2);
+  assert.equal(store.usage({ limit: 10, keyId: b.id }).length, 1);
+  assert.equal(store.usage({ limit: 10, namespace: 'red' }).length, 5);
+  assert.equal(store.usage({ limit: 10, sinceMs: NOW + 3 }).length, 3);
+  assert.deepEqual(store.namespaces().map((n) => [n.namespace, n.keyCount]), [['blue', 1], ['red', 1]]);
+  ledger.close();
+});
