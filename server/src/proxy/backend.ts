@@ -1,0 +1,54 @@
+import type { JsonObject, JsonRpcErrorBody, JsonRpcId, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from './jsonrpc.ts';
+
+export type BackendState = 'starting' | 'ready' | 'down' | 'stopped';
+
+export interface BackendStatus {
+  state: BackendState;
+  /** Why the backend is not ready, in words. */
+  reason?: string;
+  restarts: number;
+  pid?: number;
+}
+
+/** Why a forwarded request got no answer from the backend. Calls that fail this way are always refunded. */
+export class BackendFailure extends Error {
+  readonly kind: 'down' | 'crashed' | 'timeout';
+
+  constructor(kind: 'down' | 'crashed' | 'timeout', message: string) {
+    super(message);
+    this.kind = kind;
+  }
+}
+
+/** The backend's own `initialize` result: its capabilities, identity and instructions. */
+export interface ServerIdentity {
+  protocolVersion: string;
+  capabilities: JsonObject;
+  serverInfo: JsonObject;
+  instructions?: string;
+}
+
+export interface ForwardedRequest {
+  /** The id the request carries upstream; the backend's answer and its progress refer to it. */
+  upstreamId: JsonRpcId;
+  response: Promise<JsonRpcResponse>;
+}
+
+/** A message the backend starts: a request to the client (sampling, elicitation, roots) or a notification. */
+export type ServerMessage = JsonRpcRequest | JsonRpcNotification;
+
+/** An MCP server behind the gate. The gate is its only client; ids on this side are the backend's own. */
+export interface Backend {
+  readonly label: string;
+  status(): BackendStatus;
+  identity(): ServerIdentity | undefined;
+  /** Starts the backend and completes the MCP handshake; rejects if the first start fails. */
+  start(): Promise<void>;
+  request(method: string, params: JsonObject | undefined, timeoutMs: number): ForwardedRequest;
+  notify(method: string, params?: JsonObject): void;
+  /** Answers a request the backend sent to the client. */
+  respond(upstreamId: JsonRpcId, answer: { result: JsonObject } | { error: JsonRpcErrorBody }): void;
+  onServerMessage: ((message: ServerMessage) => void) | undefined;
+  onStatusChange: ((status: BackendStatus) => void) | undefined;
+  close(): Promise<void>;
+}

@@ -1,0 +1,225 @@
+import type { Backend, ForwardedRequest, ServerMessage } from './backend.ts';
+import {
+  ErrorCode,
+  isObject,
+  type JsonObject,
+  type JsonRpcErrorBody,
+  type JsonRpcId,
+  type JsonRpcNotification,
+  type JsonRpcRequest,
+} from './jsonrpc.ts';
+
+/** Where messages for one client go: the open answer to its request, or its session's stream. */
+export interface ClientChannel {
+  /** The client session, or a value unique to one stateless request. */
+  readonly origin: string;
+  /** Hash of the API key the client presented, if any: only it may answer requests sent here. */
+  readonly keyHash: string | undefined;
+  /** The client's id for the request this channel answers, so that the client can cancel it. */
+  readonly requestId: JsonRpcId | undefined;
+  /** Sends a message to the client; false when there is no way to reach it now. */
+  deliver(message: JsonRpcRequest | JsonRpcNotification): boolean;
+}
+
+/** The clients with a session, for notifications that concern all of them. */
+export interface SessionDirectory {
+  broadcast(message: JsonRpcNotification): void;
+  deliverToOrigin(origin: string, message: JsonRpcNotification): void;
+}
+
+interface InFlight {
+  upstreamId: JsonRpcId;
+  channel: ClientChannel;
+  progressToken: string | number | undefined;
+  upstreamToken: string | undefined;
+}
+
+interface ServerRequest {
+  upstreamId: JsonRpcId;
+  channel: ClientChannel;
+}
+
+export type AnswerOutcome = 'delivered' | 'unknown' | 'forbidden';
+
+const BROADCAST = new Set([
+  'notifications/tools/list_changed',
+  'notifications/resources/list_changed',
+  'notifications/prompts/list_changed',
+]);
+
+function progressTokenOf(params: JsonObject | undefined): string | number | undefined {
+  const meta = params?._meta;
+  if (!isObject(meta)) return undefined;
+  const token = meta.progressToken;
+  return typeof token === 'string' || typeof token === 'number' ? token : undefined;
+}
+
+/**
+ * Carries messages between clients and one backend that serves them all. Requests from clients get
+ * the backend's own ids and progress tokens; what the backend sends back on its own (progress,
+ * logging, sampling, elicitation, roots) goes to the client it belongs to: by progress token when it
+ * has one, otherwise to the one client with requests in flight. When several clients have requests
+ * in flight, a message that names none of them is refused rather than sent to the wrong one.
+ */
+export class Relay {
+  readonly backend: Backend;
+  readonly #sessions: SessionDirectory;
+  readonly #inflightByOrigin = new Map<string, Set<InFlight>>();
+  readonly #serverRequests = new Map<number, ServerRequest>();
+  readonly #byProgressToken = new Map<string, InFlight>();
+  readonly #subscriptions = new Map<string, Set<string>>();
+  #nextServerRequestId = 1;
+  #nextProgressToken = 1;
+
+  constructor(backend: Backend, sessions: SessionDirectory) {
+    this.backend = backend;
+    this.#sessions = sessions;
+    backend.onServerMessage = (message) => this.#fromBackend(message);
+  }
+
+  /** Forwards a client request. The caller maps the answer back to the client's own id. */
+  forward(method: string, params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): ForwardedRequest {
+    const clientToken = progressTokenOf(params);
+    const entry: InFlight = { upstreamId: 0, channel, progressToken: clientToken, upstreamToken: undefined };
+    let upstreamParams = params;
+    if (clientToken !== undefined) {
+      // Two clients may pick the same token: upstream, each request gets one of the gate's own.
+      entry.upstreamToken = `pg-${this.#nextProgressToken++}`;
+      upstreamParams = { ...params, _meta: { ...(params!._meta as JsonObject), progressToken: entry.upstreamToken } };
+      this.#byProgressToken.set(entry.upstreamToken, entry);
+    }
+    const forwarded = this.backend.request(method, upstreamParams, timeoutMs);
+    entry.upstreamId = forwarded.upstreamId;
+    this.#track(entry);
+    const untrack = () => this.#untrack(entry);
+    forwarded.response.then(untrack, untrack);
+    return forwarded;
+  }
+
+  /** Passes a client's cancellation of one of its requests on to the backend. */
+  cancel(origin: string, requestId: JsonRpcId, reason: string | undefined): void {
+    for (const entry of this.#inflightByOrigin.get(origin) ?? []) {
+      if (entry.channel.requestId !== requestId) continue;
+      this.backend.notify('notifications/cancelled', { requestId: entry.upstreamId, ...(reason === undefined ? {} : { reason }) });
+    }
+  }
+
+  /** A client's answer to a request the backend sent it. */
+  answer(id: JsonRpcId, answer: { result: JsonObject } | { error: JsonRpcErrorBody }, from: { origin: string; keyHash: string | undefined }): AnswerOutcome {
+    if (typeof id !== 'number') return 'unknown';
+    const pending = this.#serverRequests.get(id);
+    if (!pending) return 'unknown';
+    const sameClient = pending.channel.origin === from.origin || (pending.channel.keyHash !== undefined && pending.channel.keyHash === from.keyHash);
+    if (!sameClient) return 'forbidden';
+    this.#serverRequests.delete(id);
+    this.backend.respond(pending.upstreamId, answer);
+    return 'delivered';
+  }
+
+  /**
+   * Keeps one upstream subscription per resource for all clients: returns true when the request must
+   * go to the backend, false when it can be answered at once.
+   */
+  subscription(method: 'resources/subscribe' | 'resources/unsubscribe', uri: string, origin: string): boolean {
+    let origins = this.#subscriptions.get(uri);
+    if (method === 'resources/subscribe') {
+      if (!origins) this.#subscriptions.set(uri, (origins = new Set()));
+      const first = origins.size === 0;
+      origins.add(origin);
+      return first;
+    }
+    if (!origins?.delete(origin)) return false;
+    if (origins.size > 0) return false;
+    this.#subscriptions.delete(uri);
+    return true;
+  }
+
+  /** Forgets a client whose session ended, and the subscriptions only it held. */
+  forgetOrigin(origin: string): void {
+    for (const [uri, origins] of this.#subscriptions) {
+      if (origins.delete(origin) && origins.size === 0) {
+        this.#subscriptions.delete(uri);
+        void this.backend.request('resources/unsubscribe', { uri }, 10_000).response.catch(() => {});
+      }
+    }
+    for (const [id, pending] of this.#serverRequests) {
+      if (pending.channel.origin !== origin) continue;
+      this.#serverRequests.delete(id);
+      this.backend.respond(pending.upstreamId, { error: { code: ErrorCode.InternalError, message: 'the client session ended' } });
+    }
+  }
+
+  #track(entry: InFlight): void {
+    let set = this.#inflightByOrigin.get(entry.channel.origin);
+    if (!set) this.#inflightByOrigin.set(entry.channel.origin, (set = new Set()));
+    set.add(entry);
+  }
+
+  #untrack(entry: InFlight): void {
+    if (entry.upstreamToken !== undefined) this.#byProgressToken.delete(entry.upstreamToken);
+    const set = this.#inflightByOrigin.get(entry.channel.origin);
+    if (set && set.delete(entry) && set.size === 0) this.#inflightByOrigin.delete(entry.channel.origin);
+  }
+
+  /** The channels of the only client with requests in flight, newest first; none if zero or several clients. */
+  #soleClient(): InFlight[] {
+    if (this.#inflightByOrigin.size !== 1) return [];
+    const [entries] = this.#inflightByOrigin.values();
+    return [...entries!].reverse();
+  }
+
+  #deliverToSoleClient(message: JsonRpcRequest | JsonRpcNotification): ClientChannel | undefined {
+    for (const entry of this.#soleClient()) if (entry.channel.deliver(message)) return entry.channel;
+    return undefined;
+  }
+
+  #fromBackend(message: ServerMessage): void {
+    if ('id' in message) {
+      this.#serverRequest(message);
+      return;
+    }
+    const params = message.params;
+    if (message.method === 'notifications/progress' && params) {
+      const entry = typeof params.progressToken === 'string' ? this.#byProgressToken.get(params.progressToken) : undefined;
+      if (entry?.progressToken !== undefined) {
+        entry.channel.deliver({ ...message, params: { ...params, progressToken: entry.progressToken } });
+      }
+      return;
+    }
+    if (message.method === 'notifications/cancelled' && params) {
+      for (const [id, pending] of this.#serverRequests) {
+        if (pending.upstreamId !== params.requestId) continue;
+        this.#serverRequests.delete(id);
+        pending.channel.deliver({ ...message, params: { ...params, requestId: id } });
+      }
+      return;
+    }
+    if (BROADCAST.has(message.method)) {
+      this.#sessions.broadcast(message);
+      return;
+    }
+    if (message.method === 'notifications/resources/updated' && typeof params?.uri === 'string') {
+      for (const origin of this.#subscriptions.get(params.uri) ?? []) this.#sessions.deliverToOrigin(origin, message);
+      return;
+    }
+    this.#deliverToSoleClient(message);
+  }
+
+  #serverRequest(request: JsonRpcRequest): void {
+    if (request.method === 'ping') {
+      this.backend.respond(request.id, { result: {} });
+      return;
+    }
+    const id = this.#nextServerRequestId++;
+    const channel = this.#deliverToSoleClient({ ...request, id });
+    if (channel) {
+      this.#serverRequests.set(id, { upstreamId: request.id, channel });
+      return;
+    }
+    const why =
+      this.#inflightByOrigin.size > 1
+        ? 'several clients have calls in flight on this server, so the gate cannot tell which one it is for'
+        : 'no client that could answer it is connected';
+    this.backend.respond(request.id, { error: { code: ErrorCode.MethodNotFound, message: `the gate cannot relay ${request.method}: ${why}` } });
+  }
+}

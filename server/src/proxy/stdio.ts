@@ -1,0 +1,290 @@
+import type { ChildProcess } from 'node:child_process';
+import { ReadBuffer, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
+import spawn from 'cross-spawn';
+import {
+  BackendFailure,
+  type Backend,
+  type BackendStatus,
+  type ForwardedRequest,
+  type ServerIdentity,
+  type ServerMessage,
+} from './backend.ts';
+import { isObject, type JsonObject, type JsonRpcErrorBody, type JsonRpcId, type JsonRpcMessage, type JsonRpcResponse } from './jsonrpc.ts';
+
+type SdkMessage = Parameters<typeof serializeMessage>[0];
+
+export interface StdioBackendOptions {
+  label: string;
+  command: string;
+  args: readonly string[];
+  env?: Readonly<Record<string, string>>;
+  cwd?: string;
+  clientInfo: { name: string; version: string };
+  /** How long the backend may take to answer `initialize`. */
+  initTimeoutMs?: number;
+  /** First restart delay; it doubles after each failed start, up to `maxRestartDelayMs`. */
+  restartDelayMs?: number;
+  maxRestartDelayMs?: number;
+  /** Where the backend's stderr goes; it is also kept to explain a crash. */
+  stderr?: NodeJS.WritableStream;
+}
+
+interface Pending {
+  resolve: (response: JsonRpcResponse) => void;
+  reject: (error: BackendFailure) => void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+const PROTOCOL_VERSION = '2025-11-25';
+const STABLE_AFTER_MS = 30_000;
+const STDERR_TAIL_BYTES = 2048;
+
+/** The gate's capabilities towards the backend: it relays these requests to its own clients. */
+const RELAYED_CLIENT_CAPABILITIES = { sampling: {}, elicitation: {}, roots: { listChanged: true } };
+
+function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  return signal ? `was killed by ${signal}` : `exited with code ${code ?? 'unknown'}`;
+}
+
+/**
+ * An MCP server run as a child process, spoken to over stdin/stdout with the MCP SDK's framing (whole
+ * lines decoded as UTF-8, so a character split across chunks arrives intact). It gets its own process
+ * group, so stopping it stops whatever it started. When it dies it is restarted with backoff; calls in
+ * flight then fail with a `BackendFailure`.
+ */
+export class StdioBackend implements Backend {
+  readonly label: string;
+  onServerMessage: ((message: ServerMessage) => void) | undefined;
+  onStatusChange: ((status: BackendStatus) => void) | undefined;
+  readonly #options: StdioBackendOptions;
+  readonly #pending = new Map<JsonRpcId, Pending>();
+  #child: ChildProcess | undefined;
+  #identity: ServerIdentity | undefined;
+  #status: BackendStatus = { state: 'starting', restarts: 0 };
+  #nextId = 1;
+  #stderrTail = '';
+  #restartDelay: number;
+  #restartTimer: NodeJS.Timeout | undefined;
+  #startedAt = 0;
+
+  constructor(options: StdioBackendOptions) {
+    this.label = options.label;
+    this.#options = options;
+    this.#restartDelay = options.restartDelayMs ?? 250;
+  }
+
+  status(): BackendStatus {
+    return this.#status;
+  }
+
+  identity(): ServerIdentity | undefined {
+    return this.#identity;
+  }
+
+  async start(): Promise<void> {
+    await this.#launch();
+  }
+
+  request(method: string, params: JsonObject | undefined, timeoutMs: number): ForwardedRequest {
+    const upstreamId = this.#nextId++;
+    if (this.#status.state !== 'ready') {
+      const failure = new BackendFailure('down', `the MCP server "${this.label}" is not running: ${this.#status.reason ?? this.#status.state}`);
+      return { upstreamId, response: Promise.reject(failure) };
+    }
+    const response = new Promise<JsonRpcResponse>((resolve, reject) => {
+      const pending: Pending = { resolve, reject, timer: undefined };
+      if (timeoutMs > 0) {
+        pending.timer = setTimeout(() => {
+          this.#pending.delete(upstreamId);
+          this.notify('notifications/cancelled', { requestId: upstreamId, reason: 'timed out at the gate' });
+          reject(new BackendFailure('timeout', `the MCP server "${this.label}" did not answer within ${timeoutMs} ms`));
+        }, timeoutMs);
+      }
+      this.#pending.set(upstreamId, pending);
+    });
+    this.#write({ jsonrpc: '2.0', id: upstreamId, method, ...(params === undefined ? {} : { params }) });
+    return { upstreamId, response };
+  }
+
+  notify(method: string, params?: JsonObject): void {
+    this.#write({ jsonrpc: '2.0', method, ...(params === undefined ? {} : { params }) });
+  }
+
+  respond(upstreamId: JsonRpcId, answer: { result: JsonObject } | { error: JsonRpcErrorBody }): void {
+    this.#write({ jsonrpc: '2.0', id: upstreamId, ...answer });
+  }
+
+  async close(): Promise<void> {
+    clearTimeout(this.#restartTimer);
+    this.#setStatus({ state: 'stopped', reason: 'the gate is shutting down' });
+    const child = this.#child;
+    this.#child = undefined;
+    this.#failPending('down', `the MCP server "${this.label}" was stopped`);
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.stdin?.end();
+    this.#signalGroup(child, 'SIGTERM');
+    const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 3000).unref());
+    if ((await Promise.race([exited, timeout])) === 'timeout') this.#signalGroup(child, 'SIGKILL');
+  }
+
+  #signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+    if (child.pid === undefined) return;
+    try {
+      process.kill(-child.pid, signal);
+    } catch {
+      child.kill(signal);
+    }
+  }
+
+  #write(message: JsonRpcMessage): void {
+    const stdin = this.#child?.stdin;
+    if (stdin && !stdin.destroyed) stdin.write(serializeMessage(message as SdkMessage));
+  }
+
+  #setStatus(status: Omit<BackendStatus, 'restarts'>): void {
+    this.#status = { ...status, restarts: this.#status.restarts };
+    this.onStatusChange?.(this.#status);
+  }
+
+  #launch(): Promise<void> {
+    const { command, args, env, cwd } = this.#options;
+    this.#setStatus({ state: 'starting', reason: 'starting' });
+    const child = spawn(command, [...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+      cwd,
+      detached: process.platform !== 'win32',
+    });
+    this.#child = child;
+    this.#startedAt = Date.now();
+    const buffer = new ReadBuffer();
+    child.stdout?.on('data', (chunk: Buffer) => this.#receive(buffer, chunk));
+    child.stderr?.on('data', (chunk: Buffer) => {
+      this.#options.stderr?.write(chunk);
+      this.#stderrTail = (this.#stderrTail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
+    });
+    child.stdin?.on('error', () => {});
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const fail = (reason: string) => {
+        if (settled) return;
+        settled = true;
+        reject(new Error(reason));
+      };
+      child.once('error', (error) => {
+        fail(`cannot start "${command}": ${error.message}`);
+        this.#onExit(child, `could not be started: ${error.message}`);
+      });
+      child.once('exit', (code, signal) => {
+        fail(`"${command}" ${describeExit(code, signal)} during start-up${this.#lastStderrLine()}`);
+        this.#onExit(child, describeExit(code, signal));
+      });
+      this.#handshake()
+        .then(() => {
+          settled = true;
+          resolve();
+        })
+        .catch((error: Error) => {
+          fail(error.message);
+          this.#signalGroup(child, 'SIGKILL');
+        });
+    });
+  }
+
+  async #handshake(): Promise<void> {
+    const { response } = this.#rawRequest('initialize', {
+      protocolVersion: PROTOCOL_VERSION,
+      capabilities: RELAYED_CLIENT_CAPABILITIES,
+      clientInfo: this.#options.clientInfo,
+    });
+    const answer = await response;
+    if ('error' in answer) throw new Error(`the MCP server "${this.label}" refused initialize: ${answer.error.message}`);
+    const result = answer.result;
+    this.#identity = {
+      protocolVersion: typeof result.protocolVersion === 'string' ? result.protocolVersion : PROTOCOL_VERSION,
+      capabilities: isObject(result.capabilities) ? result.capabilities : {},
+      serverInfo: isObject(result.serverInfo) ? result.serverInfo : { name: this.label, version: '0' },
+      ...(typeof result.instructions === 'string' ? { instructions: result.instructions } : {}),
+    };
+    this.notify('notifications/initialized');
+    this.#setStatus({ state: 'ready', pid: this.#child?.pid });
+  }
+
+  /** A request sent whatever the state, for the handshake. */
+  #rawRequest(method: string, params: JsonObject): ForwardedRequest {
+    const upstreamId = this.#nextId++;
+    const timeoutMs = this.#options.initTimeoutMs ?? 30_000;
+    const response = new Promise<JsonRpcResponse>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(upstreamId);
+        reject(new BackendFailure('timeout', `the MCP server "${this.label}" did not answer ${method} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#pending.set(upstreamId, { resolve, reject, timer });
+    });
+    this.#write({ jsonrpc: '2.0', id: upstreamId, method, params });
+    return { upstreamId, response };
+  }
+
+  #receive(buffer: ReadBuffer, chunk: Buffer): void {
+    try {
+      buffer.append(chunk);
+    } catch {
+      buffer.clear();
+      return;
+    }
+    for (;;) {
+      let message: JsonRpcMessage | null;
+      try {
+        message = buffer.readMessage() as JsonRpcMessage | null;
+      } catch {
+        continue;
+      }
+      if (message === null) return;
+      this.#dispatch(message);
+    }
+  }
+
+  #dispatch(message: JsonRpcMessage): void {
+    if ('method' in message) {
+      this.onServerMessage?.(message);
+      return;
+    }
+    if (!('id' in message) || message.id === null) return;
+    const pending = this.#pending.get(message.id);
+    if (!pending) return;
+    this.#pending.delete(message.id);
+    clearTimeout(pending.timer);
+    pending.resolve(message);
+  }
+
+  #failPending(kind: BackendFailure['kind'], reason: string): void {
+    for (const pending of this.#pending.values()) {
+      clearTimeout(pending.timer);
+      pending.reject(new BackendFailure(kind, reason));
+    }
+    this.#pending.clear();
+  }
+
+  #lastStderrLine(): string {
+    const line = this.#stderrTail.trim().split('\n').at(-1)?.trim();
+    return line ? ` (last output: ${line.slice(0, 300)})` : '';
+  }
+
+  #onExit(child: ChildProcess, how: string): void {
+    if (this.#child !== child) return;
+    this.#child = undefined;
+    const reason = `the MCP server "${this.label}" ${how}${this.#lastStderrLine()}`;
+    this.#failPending('crashed', reason);
+    if (this.#status.state === 'stopped') return;
+    const wasStable = Date.now() - this.#startedAt > STABLE_AFTER_MS;
+    if (wasStable) this.#restartDelay = this.#options.restartDelayMs ?? 250;
+    const delay = this.#restartDelay;
+    this.#restartDelay = Math.min(delay * 2, this.#options.maxRestartDelayMs ?? 30_000);
+    this.#status = { ...this.#status, restarts: this.#status.restarts + 1 };
+    this.#setStatus({ state: 'down', reason: `${reason}; restarting in ${delay} ms` });
+    this.#restartTimer = setTimeout(() => {
+      this.#launch().catch(() => {});
+    }, delay);
+  }
+}
