@@ -1,0 +1,134 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import shellQuote from 'shell-quote';
+import { loadConfigFile } from '../config/load.ts';
+import { DEFAULTS, type ConfigFile, type GateSettings } from '../config/types.ts';
+import { quotaLimits } from '../keys/fields.ts';
+import type { ToolPolicy } from '../gate/types.ts';
+
+/** A mistake on the command line: one line that names the flag, and exit code 2. */
+export class UsageError extends Error {}
+
+export const WRAP_OPTIONS = {
+  server: { type: 'string' },
+  config: { type: 'string' },
+  port: { type: 'string' },
+  host: { type: 'string' },
+  price: { type: 'string' },
+  'tool-price': { type: 'string', multiple: true },
+  'rate-limit': { type: 'string' },
+  name: { type: 'string' },
+  shadow: { type: 'boolean' },
+  'admin-key': { type: 'string' },
+  'show-admin-key': { type: 'boolean' },
+  'import-key': { type: 'string', multiple: true },
+  'state-file': { type: 'string' },
+  'no-state': { type: 'boolean' },
+  'refund-on-failure': { type: 'boolean' },
+  'trust-proxy': { type: 'boolean' },
+  'allowed-origin': { type: 'string', multiple: true },
+  'call-timeout': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+export type WrapFlags = ReturnType<typeof parseWrapFlags>;
+
+/** Parses flags strictly: an unknown flag, a missing value or a stray argument is a `UsageError`. */
+export function parseFlags<Options extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: Options, positionals = false) {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: positionals });
+  } catch (error) {
+    const message = (error as Error).message
+      .replace(/^Unknown option '([^']+)'.*$/s, 'unknown flag $1')
+      .replace(/^Option '([^' ]+)[^']*' argument missing.*$/s, '$1 needs a value')
+      .replace(/^Unexpected argument '([^']+)'.*$/s, 'unexpected argument "$1"');
+    throw new UsageError(message);
+  }
+}
+
+export function parseWrapFlags(argv: string[]) {
+  return parseFlags(argv, WRAP_OPTIONS).values;
+}
+
+export function wholeNumber(flag: string, raw: string, min: number, max: number): number {
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || value < min || value > max) {
+    throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, not "${raw}"`);
+  }
+  return value;
+}
+
+/** `name:n[,name:n]` pairs; the name may itself contain `:` (prefixed tools), the number follows the last one. */
+export function namedNumbers(flag: string, raw: readonly string[], example: string): [string, number][] {
+  const pairs: [string, number][] = [];
+  for (const item of raw.flatMap((value) => value.split(','))) {
+    const trimmed = item.trim();
+    const colon = trimmed.lastIndexOf(':');
+    if (colon <= 0) throw new UsageError(`${flag} takes name:number pairs such as ${example}, not "${trimmed}"`);
+    pairs.push([trimmed.slice(0, colon), wholeNumber(flag, trimmed.slice(colon + 1), 0, Number.MAX_SAFE_INTEGER)]);
+  }
+  return pairs;
+}
+
+/** Splits `--server` like a shell would: quotes and escapes respected, `$VAR` expanded, no operators. */
+export function parseServerCommand(raw: string): { command: string; args: string[] } {
+  const words: string[] = [];
+  for (const entry of shellQuote.parse(raw, (name) => process.env[name] ?? '')) {
+    if (typeof entry !== 'string') {
+      throw new UsageError(`--server must be one command; shell operators and globs are not run (wrap them as --server "sh -c '...'")`);
+    }
+    words.push(entry);
+  }
+  const [command, ...args] = words;
+  if (!command) throw new UsageError('--server needs a command, such as --server "npx -y @modelcontextprotocol/server-everything"');
+  return { command, args };
+}
+
+/** Merges flags over the config file over defaults. */
+export function resolveSettings(flags: WrapFlags): GateSettings {
+  const file: ConfigFile = flags.config === undefined ? {} : loadConfigFile(flags.config);
+  let server: { command: string; args: string[] };
+  if (flags.server !== undefined) {
+    server = parseServerCommand(flags.server);
+  } else if (file.serverCommand !== undefined) {
+    server = { command: file.serverCommand, args: file.serverArgs ?? [] };
+  } else {
+    throw new UsageError('give the MCP server to gate: --server "<command>" (or serverCommand in --config)');
+  }
+  if (flags['no-state'] && flags['state-file'] !== undefined) throw new UsageError('--no-state and --state-file cannot be used together');
+
+  const toolPricing: Record<string, ToolPolicy> = { ...file.toolPricing };
+  for (const [tool, price] of namedNumbers('--tool-price', flags['tool-price'] ?? [], 'search:5,generate:10')) {
+    toolPricing[tool] = { ...toolPricing[tool], creditsPerCall: price };
+  }
+  const importKeys: Record<string, number> = { ...file.importKeys };
+  for (const [key, credits] of namedNumbers('--import-key', flags['import-key'] ?? [], 'pg_abc123:100')) importKeys[key] = credits;
+
+  const trust = flags['trust-proxy'] ? 1 : (file.trustProxy ?? 0);
+  if (flags['admin-key'] !== undefined && flags['admin-key'].length < 16) {
+    throw new UsageError('--admin-key must be at least 16 characters: it guards the admin API');
+  }
+  return {
+    name: flags.name ?? file.name,
+    server,
+    host: flags.host ?? file.host ?? DEFAULTS.host,
+    port: flags.port === undefined ? (file.port ?? DEFAULTS.port) : wholeNumber('--port', flags.port, 0, 65535),
+    defaultCreditsPerCall:
+      flags.price === undefined ? (file.defaultCreditsPerCall ?? DEFAULTS.defaultCreditsPerCall) : wholeNumber('--price', flags.price, 0, Number.MAX_SAFE_INTEGER),
+    toolPricing,
+    globalRateLimitPerMin:
+      flags['rate-limit'] === undefined
+        ? (file.globalRateLimitPerMin ?? DEFAULTS.globalRateLimitPerMin)
+        : wholeNumber('--rate-limit', flags['rate-limit'], 0, 1_000_000),
+    globalQuota: quotaLimits(file.globalQuota),
+    shadowMode: flags.shadow ?? file.shadowMode ?? false,
+    refundOnFailure: flags['refund-on-failure'] ?? file.refundOnFailure ?? false,
+    adminKey: flags['admin-key'] ?? file.adminKey,
+    stateFile: flags['no-state'] ? ':memory:' : (flags['state-file'] ?? file.stateFile ?? DEFAULTS.stateFile),
+    importKeys,
+    trustedProxies: trust === true ? 1 : trust === false ? 0 : trust,
+    allowedOrigins: [...(file.allowedOrigins ?? []), ...(flags['allowed-origin'] ?? [])],
+    callTimeoutMs:
+      flags['call-timeout'] === undefined ? (file.callTimeoutMs ?? DEFAULTS.callTimeoutMs) : wholeNumber('--call-timeout', flags['call-timeout'], 0, 86_400_000),
+    maxBodyBytes: file.maxBodyBytes ?? DEFAULTS.maxBodyBytes,
+  };
+}

@@ -1,0 +1,54 @@
+import path from 'node:path';
+import type { GateSettings } from '../config/types.ts';
+import { startGate, type RunningGate } from '../service.ts';
+import { VERSION } from '../version.ts';
+import { adminKeyFile, keptSecret, newAdminKey } from './secrets.ts';
+
+export interface RunOptions {
+  showAdminKey: boolean;
+  /** Extra lines for the banner, given the running gate. */
+  extraBanner?: (gate: RunningGate) => string[];
+}
+
+function log(line: string): void {
+  process.stderr.write(`paygate: ${line}\n`);
+}
+
+/** Starts a gate in the foreground, prints where it is, and stops it cleanly on SIGINT or SIGTERM. */
+export async function runGate(settings: GateSettings, options: RunOptions): Promise<void> {
+  const admin = settings.adminKey === undefined
+    ? keptSecret(adminKeyFile(settings.stateFile), newAdminKey)
+    : { value: settings.adminKey, created: false, file: undefined };
+  const gate = await startGate({ settings, adminKey: admin.value, backendStderr: process.stderr, log });
+  const base = gate.url.replace(/\/mcp$/, '');
+  const lines = [
+    `PayGate ${VERSION} is gating: ${[settings.server.command, ...settings.server.args].join(' ')}`,
+    `  MCP endpoint  ${gate.url}`,
+    `  Admin API     ${base}  (header X-Admin-Key)`,
+    `  State         ${settings.stateFile === ':memory:' ? 'in memory only (--no-state): nothing is kept' : path.resolve(settings.stateFile)}`,
+  ];
+  if (admin.created || options.showAdminKey) {
+    const where = admin.file ? `saved to ${admin.file} (mode 0600); shown only now, or with --show-admin-key` : 'not saved';
+    lines.push(`  Admin key     ${admin.value}  (${where})`);
+  } else if (admin.file) {
+    lines.push(`  Admin key     in ${admin.file} (print it with --show-admin-key)`);
+  }
+  lines.push(...(options.extraBanner?.(gate) ?? []));
+  process.stdout.write(`${lines.join('\n')}\n`);
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    log(`${signal}: finishing calls in flight, then stopping`);
+    gate.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log(`error while stopping: ${(error as Error).message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}

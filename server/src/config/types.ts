@@ -1,0 +1,56 @@
+import type { QuotaLimits, ToolPolicy } from '../gate/types.ts';
+
+/** The config file's fields (schemas/paygate.schema.json), as written. */
+export interface ConfigFile {
+  serverCommand?: string;
+  serverArgs?: string[];
+  name?: string;
+  host?: string;
+  port?: number;
+  defaultCreditsPerCall?: number;
+  toolPricing?: Record<string, ToolPolicy>;
+  globalRateLimitPerMin?: number;
+  globalQuota?: Partial<QuotaLimits>;
+  shadowMode?: boolean;
+  refundOnFailure?: boolean;
+  adminKey?: string;
+  stateFile?: string;
+  importKeys?: Record<string, number>;
+  trustProxy?: boolean | number;
+  allowedOrigins?: string[];
+  callTimeoutMs?: number;
+  maxBodyBytes?: number;
+}
+
+/** Everything a gate needs to run, after flags, config file and defaults are merged. */
+export interface GateSettings {
+  name: string | undefined;
+  server: { command: string; args: string[] };
+  host: string;
+  port: number;
+  defaultCreditsPerCall: number;
+  toolPricing: Record<string, ToolPolicy>;
+  globalRateLimitPerMin: number;
+  globalQuota: QuotaLimits | null;
+  shadowMode: boolean;
+  refundOnFailure: boolean;
+  /** Undefined: use the key kept beside the state file, or make one. */
+  adminKey: string | undefined;
+  /** A file path, or `:memory:` for no persistence. */
+  stateFile: string;
+  importKeys: Record<string, number>;
+  trustedProxies: number;
+  allowedOrigins: string[];
+  callTimeoutMs: number;
+  maxBodyBytes: number;
+}
+
+export const DEFAULTS = {
+  host: '127.0.0.1',
+  port: 3402,
+  defaultCreditsPerCall: 1,
+  globalRateLimitPerMin: 60,
+  stateFile: '.paygate/state.db',
+  callTimeoutMs: 60_000,
+  maxBodyBytes: 1024 * 1024,
+} as const;

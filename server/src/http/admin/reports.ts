@@ -1,0 +1,157 @@
+import type { Engine } from '../../engine/engine.ts';
+import type { BackendStatus } from '../../proxy/backend.ts';
+import { hashApiKey } from '../../keys/apiKey.ts';
+import { apiKeyOf } from '../credentials.ts';
+import { clientIp } from '../clientIp.ts';
+import { HttpError } from '../respond.ts';
+import { intParam, namespaceParam, sinceParam } from './params.ts';
+import { publicEvent, publicKey, usageCsv } from './present.ts';
+import { route, type Route } from './router.ts';
+
+/** What the gate reports about itself. */
+export interface GateInfo {
+  name: string;
+  version: string;
+  startedAt: number;
+  trustedProxies: number;
+  backend(): BackendStatus;
+  sessionCount(): number;
+  /** The settings that decide prices and limits, as the gate applies them now. */
+  settings(): Record<string, unknown>;
+}
+
+const DEFAULT_PAGE = 1000;
+const MAX_PAGE = 10_000;
+
+export function reportRoutes(engine: Engine, info: GateInfo): Route[] {
+  const ledger = engine.ledger;
+  return [
+    route<undefined>({
+      method: 'GET',
+      path: '/health',
+      access: 'public',
+      handle({ now }) {
+        const backend = info.backend();
+        const problems: string[] = [];
+        if (backend.state !== 'ready') problems.push(backend.reason ?? `the MCP server is ${backend.state}`);
+        if (ledger.failure) problems.push(`the ledger cannot be written: ${ledger.failure.message}`);
+        return {
+          status: problems.length ? 503 : 200,
+          json: {
+            status: problems.length ? 'unhealthy' : 'healthy',
+            ...(problems.length ? { reason: problems.join('; ') } : {}),
+            version: info.version,
+            uptime: Math.round((now - info.startedAt) / 1000),
+            backend: { state: backend.state, restarts: backend.restarts },
+            sessions: info.sessionCount(),
+          },
+        };
+      },
+    }),
+    route<undefined>({
+      method: 'GET',
+      path: '/balance',
+      access: 'public',
+      handle({ req, now }) {
+        const apiKey = apiKeyOf(req.headers);
+        const caller = engine.caller({ apiKey, clientIp: clientIp(req, info.trustedProxies) });
+        const denial = engine.gate.checkKey(caller, now);
+        if (denial) {
+          const unknown = denial.reason === 'missing_api_key' || denial.reason === 'invalid_api_key';
+          throw new HttpError(unknown ? 401 : 403, denial.message);
+        }
+        const { id: _id, ...view } = publicKey(caller.record!, now);
+        return { json: view };
+      },
+    }),
+    route<undefined>({
+      method: 'GET',
+      path: '/usage',
+      access: 'admin',
+      handle({ url }) {
+        const format = url.searchParams.get('format') ?? 'json';
+        if (format !== 'json' && format !== 'csv') throw new HttpError(400, '?format must be json or csv');
+        const limit = intParam(url, 'limit', 1, MAX_PAGE) ?? DEFAULT_PAGE;
+        const afterId = intParam(url, 'cursor', 0, Number.MAX_SAFE_INTEGER);
+        const sinceMs = sinceParam(url);
+        const namespace = namespaceParam(url);
+        let keyId = intParam(url, 'keyId', 1, Number.MAX_SAFE_INTEGER);
+        const key = url.searchParams.get('key');
+        if (key !== null) {
+          const record = ledger.findByHash(hashApiKey(key));
+          if (!record) throw new HttpError(404, '?key names no stored key');
+          keyId = record.id;
+        }
+        ledger.flush();
+        const events = ledger.store.usage({
+          limit,
+          ...(sinceMs === undefined ? {} : { sinceMs }),
+          ...(afterId === undefined ? {} : { afterId }),
+          ...(namespace === undefined ? {} : { namespace }),
+          ...(keyId === undefined ? {} : { keyId }),
+        });
+        const nextCursor = events.length === limit ? events.at(-1)!.id : null;
+        const since = sinceMs === undefined ? 'all' : new Date(sinceMs).toISOString();
+        if (format === 'csv') {
+          return {
+            text: usageCsv(events, afterId === undefined),
+            headers: {
+              'content-type': 'text/csv; charset=utf-8',
+              'content-disposition': 'attachment; filename="paygate-usage.csv"',
+              ...(nextCursor === null ? {} : { 'x-next-cursor': String(nextCursor) }),
+            },
+          };
+        }
+        return { json: { count: events.length, since, events: events.map(publicEvent), nextCursor } };
+      },
+    }),
+    route<undefined>({
+      method: 'GET',
+      path: '/status',
+      access: 'admin',
+      handle({ url, now }) {
+        const namespace = namespaceParam(url);
+        ledger.flush();
+        const totals = ledger.store.keyTotals(namespace);
+        const perTool: Record<string, { calls: number; credits: number; denied: number }> = {};
+        let totalDenied = 0;
+        for (const [tool, stats] of ledger.toolStats()) {
+          perTool[tool] = { ...stats };
+          totalDenied += stats.denied;
+        }
+        const backend = info.backend();
+        return {
+          json: {
+            name: info.name,
+            version: info.version,
+            uptime: Math.round((now - info.startedAt) / 1000),
+            backend,
+            sessions: info.sessionCount(),
+            ...(namespace === undefined ? {} : { filteredNamespace: namespace }),
+            keys: totals.keys,
+            activeKeys: totals.activeKeys,
+            usage: {
+              totalCalls: totals.totalCalls,
+              totalCreditsSpent: totals.totalSpent,
+              totalCreditsRemaining: totals.totalCredits,
+              ...(namespace === undefined ? { totalDenied, perTool } : {}),
+              denyReasons: Object.fromEntries(ledger.store.denyReasons(namespace)),
+            },
+            namespaces: ledger.store.namespaces().map((summary) => summary.namespace),
+            config: info.settings(),
+          },
+        };
+      },
+    }),
+    route<undefined>({
+      method: 'GET',
+      path: '/namespaces',
+      access: 'admin',
+      handle() {
+        ledger.flush();
+        const namespaces = ledger.store.namespaces();
+        return { json: { namespaces, count: namespaces.length } };
+      },
+    }),
+  ];
+}

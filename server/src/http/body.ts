@@ -1,0 +1,39 @@
+import type { IncomingMessage } from 'node:http';
+import { HttpError } from './respond.ts';
+
+/**
+ * Reads a request body of at most `limit` bytes. Past the limit it stops reading and throws a 413
+ * that closes the connection (the rest of the body is never read).
+ */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    return Promise.reject(new HttpError(413, `the request body is ${declared} bytes; the limit is ${limit}`, { connection: 'close' }));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.off('data', onData);
+        req.pause();
+        reject(new HttpError(413, `the request body is larger than the limit of ${limit} bytes`, { connection: 'close' }));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+    req.once('error', (error) => reject(new HttpError(400, `the request body could not be read: ${error.message}`)));
+  });
+}
+
+/** Parses a JSON body; a body that is not JSON is a 400 that says where it broke. */
+export function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    throw new HttpError(400, `the request body is not valid JSON: ${(error as Error).message}`);
+  }
+}

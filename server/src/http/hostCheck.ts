@@ -1,0 +1,47 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+const LOOPBACK_HOSTNAMES = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+export function isLoopback(host: string): boolean {
+  return LOOPBACK_HOSTNAMES.has(host) || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+export interface HostPolicy {
+  /** True when the gate listens on loopback only: then Host must name loopback (DNS-rebinding defence). */
+  loopbackOnly: boolean;
+  /** Extra origins allowed to call from a browser, e.g. `https://app.example.com`. */
+  allowedOrigins: ReadonlySet<string>;
+}
+
+function hostnameOf(authority: string): string | undefined {
+  try {
+    return new URL(`http://${authority}`).hostname;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Why a request must be refused because of its `Host` or `Origin` (a web page on another site, or a
+ * DNS-rebinding attack), or undefined when it may go ahead.
+ */
+export function hostProblem(headers: IncomingHttpHeaders, policy: HostPolicy): string | undefined {
+  const host = headers.host;
+  if (policy.loopbackOnly) {
+    const hostname = host === undefined ? undefined : hostnameOf(host);
+    if (hostname === undefined || !LOOPBACK_HOSTNAMES.has(hostname)) {
+      return `Host "${host ?? ''}" is not allowed: this gate listens on loopback and only answers requests addressed to localhost, 127.0.0.1 or [::1]`;
+    }
+  }
+  const origin = headers.origin;
+  if (origin === undefined) return undefined;
+  if (policy.allowedOrigins.has(origin)) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(origin);
+  } catch {
+    return `Origin "${origin}" is not a valid origin`;
+  }
+  if (policy.loopbackOnly ? LOOPBACK_HOSTNAMES.has(parsed.hostname) : parsed.host === host) return undefined;
+  return `Origin "${origin}" is not allowed; add it with --allowed-origin if browsers on that site may call this gate`;
+}

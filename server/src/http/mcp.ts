@@ -1,0 +1,314 @@
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Engine, Outcome } from '../engine/engine.ts';
+import type { Caller, KeyRecord } from '../gate/types.ts';
+import {
+  ErrorCode,
+  errorResponse,
+  isObject,
+  type JsonObject,
+  type JsonRpcId,
+  type JsonRpcMessage,
+  type JsonRpcNotification,
+  type JsonRpcRequest,
+  type JsonRpcResponse,
+} from '../proxy/jsonrpc.ts';
+import type { ClientChannel } from '../proxy/relay.ts';
+import { parseJson, readBody } from './body.ts';
+import { clientIp } from './clientIp.ts';
+import { apiKeyOf } from './credentials.ts';
+import { hostProblem, type HostPolicy } from './hostCheck.ts';
+import { HttpError, sendJson } from './respond.ts';
+import type { Session, SessionTable } from './sessions.ts';
+import { SseStream } from './sse.ts';
+
+/** Revisions a client may negotiate in `initialize`, newest first. */
+const NEGOTIABLE_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
+/** Revisions a request may name in `MCP-Protocol-Version` (2026-07-28 clients send no `initialize`). */
+const ACCEPTED_VERSIONS = new Set(['2026-07-28', ...NEGOTIABLE_VERSIONS]);
+
+/** Methods anyone may call, so that clients can connect and discover tools and their prices. */
+const LISTING_METHODS = new Set(['tools/list', 'resources/list', 'resources/templates/list', 'prompts/list']);
+
+export interface McpEndpointOptions {
+  maxBodyBytes: number;
+  /** Overrides the backend's `serverInfo.name`. */
+  name: string | undefined;
+  hostPolicy: HostPolicy;
+  trustedProxies: number;
+  now: () => number;
+}
+
+interface Accepts {
+  json: boolean;
+  sse: boolean;
+}
+
+function acceptsOf(header: string | undefined): Accepts {
+  if (!header || header.trim() === '') return { json: true, sse: false };
+  const types = header.split(',').map((part) => part.split(';')[0]!.trim().toLowerCase());
+  const any = types.includes('*/*');
+  return {
+    json: any || types.includes('application/json') || types.includes('application/*'),
+    sse: types.includes('text/event-stream'),
+  };
+}
+
+/** The message, or why the body is not one valid JSON-RPC message. */
+function classify(value: unknown): JsonRpcMessage | string {
+  if (Array.isArray(value)) {
+    return 'JSON-RPC batch arrays are not supported (MCP removed them in 2025-06-18): send one message per request, or several tool calls as one tools/call_batch';
+  }
+  if (!isObject(value)) return 'the body must be a JSON-RPC message: a JSON object';
+  if (value.jsonrpc !== '2.0') return 'the message must have "jsonrpc": "2.0"';
+  const id = value.id;
+  const validId = typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id));
+  if ('method' in value) {
+    if (typeof value.method !== 'string' || value.method === '') return '"method" must be a non-empty string';
+    if (value.params !== undefined && !isObject(value.params)) return '"params" must be an object';
+    if (id !== undefined && !validId) return '"id" must be a string or a number';
+    return value as unknown as JsonRpcMessage;
+  }
+  if ('result' in value || 'error' in value) {
+    if (!validId) return 'a response must carry the string or number id of the request it answers';
+    if ('result' in value && !isObject(value.result)) return '"result" must be an object';
+    if ('error' in value && !(isObject(value.error) && Number.isInteger(value.error.code) && typeof value.error.message === 'string')) {
+      return '"error" must be an object with an integer "code" and a string "message"';
+    }
+    return value as unknown as JsonRpcMessage;
+  }
+  return 'the message is neither a request, a notification nor a response: it needs "method", "result" or "error"';
+}
+
+let statelessOrigins = 0;
+
+/**
+ * Where messages for one POSTed request go. It answers with JSON unless the backend sends something
+ * for this request first (progress, logging, sampling, ...) and the client accepts SSE: then the
+ * answer becomes an event stream carrying those messages and, last, the response.
+ */
+class PostChannel implements ClientChannel {
+  readonly origin: string;
+  readonly keyHash: string | undefined;
+  readonly requestId: JsonRpcId | undefined;
+  readonly #res: ServerResponse;
+  readonly #accepts: Accepts;
+  readonly #session: Session | undefined;
+  readonly #headers: () => OutgoingHttpHeaders;
+  #sse: SseStream | undefined;
+  #finished = false;
+
+  constructor(res: ServerResponse, accepts: Accepts, session: Session | undefined, caller: Caller, requestId: JsonRpcId, headers: () => OutgoingHttpHeaders) {
+    this.#res = res;
+    this.#accepts = accepts;
+    this.#session = session;
+    this.#headers = headers;
+    this.origin = session?.id ?? `stateless-${++statelessOrigins}`;
+    this.keyHash = caller.record?.keyHash;
+    this.requestId = requestId;
+  }
+
+  deliver(message: JsonRpcRequest | JsonRpcNotification): boolean {
+    if (!this.#finished && this.#accepts.sse && !this.#res.destroyed) {
+      this.#sse ??= new SseStream(this.#res, this.#headers(), false);
+      if (this.#sse.send(message)) return true;
+    }
+    return this.#session?.deliver(message) ?? false;
+  }
+
+  finish(status: number, response: JsonRpcResponse, headers: OutgoingHttpHeaders): void {
+    this.#finished = true;
+    if (this.#res.destroyed) return;
+    if (!this.#sse && !this.#accepts.json && status === 200) this.#sse = new SseStream(this.#res, headers, false);
+    if (this.#sse) {
+      this.#sse.send(response);
+      this.#sse.end();
+      return;
+    }
+    sendJson(this.#res, status, response, headers);
+  }
+}
+
+/** `/mcp`: MCP's Streamable HTTP transport, with sessions when the client initializes and without when it does not. */
+export class McpEndpoint {
+  readonly #engine: Engine;
+  readonly #sessions: SessionTable;
+  readonly #options: McpEndpointOptions;
+
+  constructor(engine: Engine, sessions: SessionTable, options: McpEndpointOptions) {
+    this.#engine = engine;
+    this.#sessions = sessions;
+    this.#options = options;
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const problem = hostProblem(req.headers, this.#options.hostPolicy);
+      if (problem) throw new HttpError(403, problem);
+      switch (req.method) {
+        case 'POST':
+          return await this.#post(req, res);
+        case 'GET':
+          return this.#get(req, res);
+        case 'DELETE':
+          return this.#delete(req, res);
+        default:
+          throw new HttpError(405, `${req.method} is not supported on /mcp: use POST, GET or DELETE`, { allow: 'POST, GET, DELETE' });
+      }
+    } catch (error) {
+      if (!(error instanceof HttpError)) throw error;
+      const code = error.status === 400 && error.message.includes('not valid JSON') ? ErrorCode.ParseError : ErrorCode.InvalidRequest;
+      if (!res.headersSent) sendJson(res, error.status, errorResponse(null, code, error.message), error.headers);
+    }
+  }
+
+  #session(req: IncomingMessage): Session | undefined {
+    const id = req.headers['mcp-session-id'];
+    if (id === undefined) return undefined;
+    const session = typeof id === 'string' ? this.#sessions.touch(id, this.#options.now()) : undefined;
+    if (!session) throw new HttpError(404, 'the MCP session does not exist or has expired: initialize a new one (send initialize without Mcp-Session-Id)');
+    return session;
+  }
+
+  #checkProtocolVersion(req: IncomingMessage): void {
+    const version = req.headers['mcp-protocol-version'];
+    if (version !== undefined && !(typeof version === 'string' && ACCEPTED_VERSIONS.has(version))) {
+      throw new HttpError(400, `unsupported MCP-Protocol-Version "${String(version)}"; this gate speaks ${[...ACCEPTED_VERSIONS].join(', ')}`);
+    }
+  }
+
+  async #post(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const accepts = acceptsOf(req.headers.accept);
+    if (!accepts.json && !accepts.sse) throw new HttpError(406, 'the Accept header must allow application/json or text/event-stream');
+    const contentType = req.headers['content-type'];
+    if (contentType !== undefined && !/^application\/json\b/i.test(contentType)) {
+      throw new HttpError(415, `the body must be JSON (Content-Type: application/json), not ${contentType}`);
+    }
+    this.#checkProtocolVersion(req);
+    const message = classify(parseJson(await readBody(req, this.#options.maxBodyBytes)));
+    if (typeof message === 'string') throw new HttpError(400, message);
+    const session = this.#session(req);
+    const credentials = { apiKey: apiKeyOf(req.headers), clientIp: clientIp(req, this.#options.trustedProxies) };
+    if ('method' in message && 'id' in message && message.id !== undefined) {
+      await this.#request(message as JsonRpcRequest, session, this.#engine.caller(credentials), accepts, res);
+      return;
+    }
+    if ('method' in message) {
+      this.#notification(message, session);
+    } else {
+      this.#answer(message as JsonRpcResponse, session, credentials.apiKey);
+    }
+    res.writeHead(202).end();
+  }
+
+  #notification(message: JsonRpcNotification, session: Session | undefined): void {
+    const relay = this.#engine.relay;
+    const params = message.params;
+    if (message.method === 'notifications/cancelled' && session && params) {
+      const requestId = params.requestId;
+      if (typeof requestId === 'string' || typeof requestId === 'number') {
+        relay.cancel(session.id, requestId, typeof params.reason === 'string' ? params.reason : undefined);
+      }
+    } else if (message.method === 'notifications/roots/list_changed') {
+      relay.backend.notify(message.method);
+    }
+  }
+
+  #answer(message: JsonRpcResponse, session: Session | undefined, apiKey: string | undefined): void {
+    const answer = 'error' in message ? { error: message.error } : { result: message.result };
+    const from = { origin: session?.id ?? '', keyHash: this.#engine.lookup(apiKey)?.keyHash };
+    const outcome = this.#engine.relay.answer(message.id as JsonRpcId, answer, from);
+    if (outcome === 'unknown') throw new HttpError(400, `no request with id ${JSON.stringify(message.id)} is waiting for an answer (it may have timed out)`);
+    if (outcome === 'forbidden') throw new HttpError(403, 'that request was sent to another client');
+  }
+
+  async #request(message: JsonRpcRequest, session: Session | undefined, caller: Caller, accepts: Accepts, res: ServerResponse): Promise<void> {
+    const engine = this.#engine;
+    const channel = new PostChannel(res, accepts, session, caller, message.id, () => this.#headers(caller.record, null));
+    const { method, params } = message;
+    let extraHeaders: OutgoingHttpHeaders = {};
+    let outcome: Outcome;
+    if (method === 'initialize') {
+      if (session) throw new HttpError(400, 'this session is already initialized; to start a new one, send initialize without Mcp-Session-Id');
+      const initialized = this.#initialize(params);
+      outcome = initialized.outcome;
+      if (initialized.session) extraHeaders = { 'mcp-session-id': initialized.session.id };
+    } else if (method === 'ping') {
+      outcome = { body: { result: {} }, record: undefined, rateLimit: null, unauthorized: false };
+    } else if (method === 'tools/call') {
+      outcome = await engine.callTool(caller, params, channel);
+    } else if (LISTING_METHODS.has(method)) {
+      outcome = await engine.forward(method, params, engine.authorize(caller) ? undefined : caller.record, channel);
+    } else {
+      outcome = engine.authorize(caller) ?? (await this.#forwardKeyed(method, params, caller.record, channel));
+    }
+    const status = outcome.unauthorized ? 401 : 200;
+    const headers = { ...this.#headers(outcome.record, outcome), ...extraHeaders };
+    channel.finish(status, { jsonrpc: '2.0', id: message.id, ...outcome.body } as JsonRpcResponse, headers);
+  }
+
+  /** Forwards a method that needs a valid key; subscriptions are shared between clients upstream. */
+  async #forwardKeyed(method: string, params: JsonObject | undefined, record: KeyRecord | undefined, channel: PostChannel): Promise<Outcome> {
+    const relay = this.#engine.relay;
+    if ((method === 'resources/subscribe' || method === 'resources/unsubscribe') && typeof params?.uri === 'string') {
+      if (!relay.subscription(method, params.uri, channel.origin)) return { body: { result: {} }, record, rateLimit: null, unauthorized: false };
+    }
+    return this.#engine.forward(method, params, record, channel);
+  }
+
+  #initialize(params: JsonObject | undefined): { outcome: Outcome; session?: Session } {
+    const identity = this.#engine.relay.backend.identity();
+    if (!identity) {
+      const reason = this.#engine.relay.backend.status().reason ?? 'it has not started';
+      return {
+        outcome: {
+          body: { error: { code: ErrorCode.BackendUnavailable, message: `the MCP server behind the gate is not available: ${reason}` } },
+          record: undefined,
+          rateLimit: null,
+          unauthorized: false,
+        },
+      };
+    }
+    const requested = typeof params?.protocolVersion === 'string' ? params.protocolVersion : undefined;
+    const protocolVersion = requested && NEGOTIABLE_VERSIONS.includes(requested) ? requested : NEGOTIABLE_VERSIONS[0]!;
+    const capabilities = isObject(params?.capabilities) ? params.capabilities : {};
+    const session = this.#sessions.create(protocolVersion, capabilities, this.#options.now());
+    const result: JsonObject = {
+      protocolVersion,
+      capabilities: identity.capabilities,
+      serverInfo: this.#options.name === undefined ? identity.serverInfo : { ...identity.serverInfo, name: this.#options.name },
+    };
+    if (identity.instructions !== undefined) result.instructions = identity.instructions;
+    return { outcome: { body: { result }, record: undefined, rateLimit: null, unauthorized: false }, session };
+  }
+
+  #headers(record: KeyRecord | undefined, outcome: Outcome | null): OutgoingHttpHeaders {
+    const headers: OutgoingHttpHeaders = {};
+    if (outcome?.retryAfterSeconds !== undefined) headers['retry-after'] = String(outcome.retryAfterSeconds);
+    if (!record) return headers;
+    headers['x-credits-remaining'] = String(record.credits);
+    const rateLimit = outcome?.rateLimit ?? this.#engine.gate.rateLimitStatus(record, this.#options.now());
+    if (rateLimit) {
+      headers['x-ratelimit-limit'] = String(rateLimit.limit);
+      headers['x-ratelimit-remaining'] = String(rateLimit.remaining);
+      headers['x-ratelimit-reset'] = String(rateLimit.resetSeconds);
+    }
+    return headers;
+  }
+
+  #get(req: IncomingMessage, res: ServerResponse): void {
+    if (!acceptsOf(req.headers.accept).sse) throw new HttpError(406, 'GET /mcp opens an event stream: the Accept header must allow text/event-stream');
+    this.#checkProtocolVersion(req);
+    if (req.headers['mcp-session-id'] === undefined) {
+      throw new HttpError(405, 'GET /mcp needs an Mcp-Session-Id: initialize first (requests without a session have no server stream)', { allow: 'POST, DELETE' });
+    }
+    const session = this.#session(req)!;
+    session.addStream(new SseStream(res, {}, true));
+  }
+
+  #delete(req: IncomingMessage, res: ServerResponse): void {
+    const id = req.headers['mcp-session-id'];
+    if (typeof id !== 'string') throw new HttpError(400, 'DELETE /mcp ends a session: send its Mcp-Session-Id');
+    if (!this.#sessions.end(id)) throw new HttpError(404, 'the MCP session does not exist or has already ended');
+    res.writeHead(204).end();
+  }
+}

@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto';
+import type { JsonObject, JsonRpcNotification, JsonRpcRequest } from '../proxy/jsonrpc.ts';
+import type { SessionDirectory } from '../proxy/relay.ts';
+import type { SseStream } from './sse.ts';
+
+/** One MCP client session (`Mcp-Session-Id`). Credits belong to keys, never to sessions. */
+export class Session {
+  readonly id = randomUUID();
+  readonly protocolVersion: string;
+  readonly clientCapabilities: JsonObject;
+  lastSeen: number;
+  /** The session's GET streams, newest last: server messages not tied to a request go to the newest. */
+  readonly streams = new Set<SseStream>();
+
+  constructor(protocolVersion: string, clientCapabilities: JsonObject, now: number) {
+    this.protocolVersion = protocolVersion;
+    this.clientCapabilities = clientCapabilities;
+    this.lastSeen = now;
+  }
+
+  deliver(message: JsonRpcRequest | JsonRpcNotification): boolean {
+    const newest = [...this.streams].reverse().find((stream) => stream.open);
+    return newest?.send(message) ?? false;
+  }
+
+  addStream(stream: SseStream): void {
+    this.streams.add(stream);
+    stream.onClose = () => this.streams.delete(stream);
+  }
+
+  close(): void {
+    for (const stream of this.streams) stream.end();
+  }
+}
+
+export interface SessionTableOptions {
+  idleMs: number;
+  maxSessions: number;
+  /** Called when a session ends, by DELETE, idleness or eviction. */
+  onEnd: (session: Session) => void;
+}
+
+/** Live sessions, least recently used first. */
+export class SessionTable implements SessionDirectory {
+  readonly #sessions = new Map<string, Session>();
+  readonly #options: SessionTableOptions;
+
+  constructor(options: SessionTableOptions) {
+    this.#options = options;
+  }
+
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  create(protocolVersion: string, clientCapabilities: JsonObject, now: number): Session {
+    while (this.#sessions.size >= this.#options.maxSessions) {
+      const [oldest] = this.#sessions.values();
+      this.end(oldest!.id);
+    }
+    const session = new Session(protocolVersion, clientCapabilities, now);
+    this.#sessions.set(session.id, session);
+    return session;
+  }
+
+  /** The session, marked as used now. */
+  touch(id: string, now: number): Session | undefined {
+    const session = this.#sessions.get(id);
+    if (!session) return undefined;
+    session.lastSeen = now;
+    this.#sessions.delete(id);
+    this.#sessions.set(id, session);
+    return session;
+  }
+
+  end(id: string): boolean {
+    const session = this.#sessions.get(id);
+    if (!session) return false;
+    this.#sessions.delete(id);
+    session.close();
+    this.#options.onEnd(session);
+    return true;
+  }
+
+  /** Ends sessions idle for longer than the limit. */
+  sweep(now: number): void {
+    for (const session of [...this.#sessions.values()]) {
+      if (now - session.lastSeen <= this.#options.idleMs) break;
+      if (session.streams.size === 0) this.end(session.id);
+    }
+  }
+
+  broadcast(message: JsonRpcNotification): void {
+    for (const session of this.#sessions.values()) session.deliver(message);
+  }
+
+  deliverToOrigin(origin: string, message: JsonRpcNotification): void {
+    this.#sessions.get(origin)?.deliver(message);
+  }
+
+  closeAll(): void {
+    for (const id of [...this.#sessions.keys()]) this.end(id);
+  }
+}

@@ -1,0 +1,231 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { GateSettings } from './config/types.ts';
+import { Engine } from './engine/engine.ts';
+import { Gate } from './gate/gate.ts';
+import type { Policy } from './gate/types.ts';
+import { keyRoutes } from './http/admin/keys.ts';
+import { reportRoutes, type GateInfo } from './http/admin/reports.ts';
+import { Router } from './http/admin/router.ts';
+import { AdminGuard } from './http/credentials.ts';
+import { isLoopback } from './http/hostCheck.ts';
+import { McpEndpoint } from './http/mcp.ts';
+import { sendError } from './http/respond.ts';
+import { SessionTable } from './http/sessions.ts';
+import { displayPrefix, hashApiKey } from './keys/apiKey.ts';
+import { importKeys, parseKeyImport, type ImportedKey } from './keys/import.ts';
+import { newKeyRecord } from './keys/fields.ts';
+import type { Backend } from './proxy/backend.ts';
+import { Relay } from './proxy/relay.ts';
+import { StdioBackend } from './proxy/stdio.ts';
+import { Ledger } from './store/ledger.ts';
+import { markLegacyImported, openStateFile } from './store/open.ts';
+import { VERSION } from './version.ts';
+
+export interface StartOptions {
+  settings: GateSettings;
+  adminKey: string;
+  /** Where the wrapped server's stderr goes. */
+  backendStderr?: NodeJS.WritableStream;
+  /** Start-up messages (migrations, recoveries). */
+  log?: (line: string) => void;
+  now?: () => number;
+}
+
+export interface RunningGate {
+  url: string;
+  port: number;
+  engine: Engine;
+  /** How many calls the previous run left unanswered and were refunded at this start. */
+  recovered: number;
+  /** Keys imported at start-up from a paygate-mcp 2.x state file or `importKeys`. */
+  imported: number;
+  close(): Promise<void>;
+}
+
+/** The gate could not start: the wrapped server or the port failed. The message says which. */
+export class StartError extends Error {}
+
+const SWEEP_MS = 30_000;
+const DRAIN_MS = 10_000;
+const SESSION_IDLE_MS = 30 * 60_000;
+const MAX_SESSIONS = 10_000;
+const ADMIN_BODY_BYTES = 1024 * 1024;
+
+export function policyOf(settings: GateSettings): Policy {
+  return {
+    defaultCreditsPerCall: settings.defaultCreditsPerCall,
+    toolPricing: settings.toolPricing,
+    globalRateLimitPerMin: settings.globalRateLimitPerMin,
+    globalQuota: settings.globalQuota,
+    shadowMode: settings.shadowMode,
+  };
+}
+
+/** Keys named in the config (`importKeys`, `--import-key`) that do not exist yet. */
+function configuredKeys(settings: GateSettings, now: number): ImportedKey[] {
+  return Object.entries(settings.importKeys).map(([key, credits]) => ({
+    key,
+    record: newKeyRecord({ name: 'imported', credits }, hashApiKey(key), displayPrefix(key), now),
+  }));
+}
+
+function openLedger(settings: GateSettings, now: number, log: (line: string) => void): { ledger: Ledger; recovered: number; imported: number } {
+  const state = openStateFile(settings.stateFile);
+  const ledger = new Ledger(state.store);
+  try {
+    const recovered = ledger.recoverInterrupted(now);
+    if (recovered > 0) log(`refunded ${recovered} call(s) that the previous run admitted but never answered`);
+    let imported = 0;
+    if (state.legacyJsonFile) {
+      const parsed = parseKeyImport(fs.readFileSync(state.legacyJsonFile, 'utf8'), now);
+      if (parsed.errors.length > 0) throw new Error(`cannot import ${state.legacyJsonFile}: ${parsed.errors.slice(0, 5).join('; ')}`);
+      imported += state.store.transaction(() => {
+        const outcome = importKeys(ledger, parsed.keys);
+        markLegacyImported(state);
+        return outcome.imported;
+      });
+      log(`imported ${imported} key(s) from the paygate-mcp 2.x state file ${state.legacyJsonFile} into ${state.store.location} (the JSON file is left as it was)`);
+    }
+    imported += importKeys(ledger, configuredKeys(settings, now)).imported;
+    return { ledger, recovered, imported };
+  } catch (error) {
+    ledger.close();
+    throw error;
+  }
+}
+
+function gateInfo(settings: GateSettings, backend: Backend, sessions: SessionTable, gate: Gate, startedAt: number): GateInfo {
+  return {
+    name: settings.name ?? String(backend.identity()?.serverInfo.name ?? 'PayGate'),
+    version: VERSION,
+    startedAt,
+    trustedProxies: settings.trustedProxies,
+    backend: () => backend.status(),
+    sessionCount: () => sessions.size,
+    settings: () => ({
+      defaultCreditsPerCall: gate.policy.defaultCreditsPerCall,
+      globalRateLimitPerMin: gate.policy.globalRateLimitPerMin,
+      toolPricing: gate.policy.toolPricing,
+      globalQuota: gate.policy.globalQuota,
+      shadowMode: gate.policy.shadowMode,
+      refundOnFailure: settings.refundOnFailure,
+      callTimeoutMs: settings.callTimeoutMs,
+    }),
+  };
+}
+
+function listen(server: http.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/** Opens the state, starts the wrapped server and serves `/mcp` and the admin API. */
+export async function startGate(options: StartOptions): Promise<RunningGate> {
+  const { settings } = options;
+  const now = options.now ?? Date.now;
+  const log = options.log ?? (() => {});
+  const startedAt = now();
+  const { ledger, recovered, imported } = openLedger(settings, startedAt, log);
+
+  const backend = new StdioBackend({
+    label: settings.server.command,
+    command: settings.server.command,
+    args: settings.server.args,
+    clientInfo: { name: 'paygate-mcp', version: VERSION },
+    ...(options.backendStderr ? { stderr: options.backendStderr } : {}),
+  });
+  try {
+    await backend.start();
+  } catch (error) {
+    await backend.close();
+    ledger.close();
+    throw new StartError((error as Error).message);
+  }
+
+  const gate = new Gate(policyOf(settings));
+  let relay: Relay | undefined;
+  const sessions = new SessionTable({ idleMs: SESSION_IDLE_MS, maxSessions: MAX_SESSIONS, onEnd: (session) => relay?.forgetOrigin(session.id) });
+  relay = new Relay(backend, sessions);
+  const engine = new Engine(gate, ledger, relay, { refundOnFailure: settings.refundOnFailure, callTimeoutMs: settings.callTimeoutMs, now });
+  const mcp = new McpEndpoint(engine, sessions, {
+    maxBodyBytes: settings.maxBodyBytes,
+    name: settings.name,
+    hostPolicy: { loopbackOnly: isLoopback(settings.host), allowedOrigins: new Set(settings.allowedOrigins) },
+    trustedProxies: settings.trustedProxies,
+    now,
+  });
+  const guard = new AdminGuard(options.adminKey);
+  const router = new Router([...keyRoutes(ledger), ...reportRoutes(engine, gateInfo(settings, backend, sessions, gate, startedAt))], {
+    guard,
+    trustedProxies: settings.trustedProxies,
+    maxBodyBytes: ADMIN_BODY_BYTES,
+    now,
+  });
+
+  let inflight = 0;
+  const server = http.createServer((req, res) => {
+    inflight++;
+    res.once('close', () => inflight--);
+    const path = (req.url ?? '/').split('?', 1)[0];
+    const handled = path === '/mcp' ? mcp.handle(req, res) : router.handle(req, res);
+    handled.catch((error: unknown) => {
+      log(`internal error on ${req.method} ${path}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      if (!res.headersSent) sendError(res, 500, 'internal error in the gate; it has been logged');
+      else res.destroy();
+    });
+  });
+  server.on('clientError', (_error, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+
+  let port: number;
+  try {
+    port = await listen(server, settings.host, settings.port);
+  } catch (error) {
+    await backend.close();
+    ledger.close();
+    const message = (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? `port ${settings.port} on ${settings.host} is already in use; pick another with --port` : (error as Error).message;
+    throw new StartError(message);
+  }
+
+  const sweeper = setInterval(() => {
+    const t = now();
+    gate.sweep(t);
+    sessions.sweep(t);
+    guard.sweep(t);
+  }, SWEEP_MS);
+  sweeper.unref();
+
+  const hostForUrl = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${hostForUrl === '0.0.0.0' ? '127.0.0.1' : hostForUrl}:${port}/mcp`,
+    port,
+    engine,
+    recovered,
+    imported,
+    close() {
+      closing ??= (async () => {
+        clearInterval(sweeper);
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        sessions.closeAll();
+        server.closeIdleConnections();
+        const deadline = Date.now() + DRAIN_MS;
+        while (inflight > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+        server.closeAllConnections();
+        await closed;
+        await backend.close();
+        ledger.close();
+      })();
+      return closing;
+    },
+  };
+}
