@@ -16,6 +16,8 @@ await build({
   platform: 'node',
   format: 'esm',
   target: 'node22',
+  // Prefer ES module builds: jsonc-parser's UMD build loads its parts with require() calls a bundle cannot follow.
+  mainFields: ['module', 'main'],
   sourcemap: true,
   minify: production,
   legalComments: 'none',

@@ -40,6 +40,7 @@ export function parseFlags<Options extends NonNullable<ParseArgsConfig['options'
     const message = (error as Error).message
       .replace(/^Unknown option '([^']+)'.*$/s, 'unknown flag $1')
       .replace(/^Option '([^' ]+)[^']*' argument missing.*$/s, '$1 needs a value')
+      .replace(/^Option '([^' ]+)[^']*' argument is ambiguous.*$/s, '$1 needs a value (for a value that starts with a dash, write $1=VALUE)')
       .replace(/^Unexpected argument '([^']+)'.*$/s, 'unexpected argument "$1"');
     throw new UsageError(message);
   }

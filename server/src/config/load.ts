@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import jsonc from 'jsonc-parser';
+import * as jsonc from 'jsonc-parser';
 import schema from '../../../schemas/paygate.schema.json' with { type: 'json' };
 import { ajv, explain } from '../validation/ajv.ts';
 import type { ConfigFile } from './types.ts';

@@ -239,6 +239,7 @@ export class SqliteStore implements Store {
   }
 
   transaction<T>(work: () => T): T {
+    if (this.#db.isTransaction) return work();
     this.#db.exec('BEGIN IMMEDIATE');
     try {
       const result = work();

@@ -100,7 +100,7 @@ export interface Store {
   setMeta(name: string, value: string): void;
   nextEventId(): number;
   pendingEvents(): UsageEvent[];
-  /** Runs `work` in one transaction: all of it is written or none. */
+  /** Runs `work` in one transaction: all of it is written or none. Inside another transaction, it joins it. */
   transaction<T>(work: () => T): T;
   close(): void;
 }

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { GateProcess, runCli } from '../helpers/gate.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+const CREDITS = 100_000;
+
+test('kill -9 under load: after a restart the balance is exactly the credits minus the answered calls', async () => {
+  const dir = tempDir();
+  const first = await GateProcess.start(['--rate-limit', '0'], { dir });
+  const { key } = await first.createKey({ credits: CREDITS });
+  let answered = 0;
+  let stop = false;
+  const worker = async () => {
+    while (!stop) {
+      try {
+        const reply = await first.callTool(key, 'slow', { ms: 1 });
+        if (reply.json?.result) answered++;
+      } catch {
+        return;
+      }
+    }
+  };
+  const workers = Array.from({ length: 12 }, worker);
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  first.kill('SIGKILL');
+  stop = true;
+  await Promise.all(workers);
+  await first.exited;
+  assert.ok(answered > 50, `only ${answered} calls were answered before the kill`);
+
+  const second = await GateProcess.start(['--rate-limit', '0'], { dir });
+  assert.equal(await second.balance(key), CREDITS - answered);
+  const usage = await second.admin('GET', '/usage?limit=10000');
+  const charged = usage.json.events.filter((event: { status: string }) => event.status === 'charged').length;
+  assert.equal(charged, answered);
+});
+
+test('a corrupt state file stops the gate with an error that names it, and the file is not touched', async () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'state.db');
+  const garbage = Buffer.from('definitely not a database\n'.repeat(100));
+  fs.writeFileSync(file, garbage);
+  const result = await runCli(['wrap', '--server', 'true', '--state-file', file, '--port', '0'], { cwd: dir });
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*not a PayGate state database`));
+  assert.deepEqual(fs.readFileSync(file), garbage);
+});
+
+test('a second gate on the same state file is refused while the first runs', async () => {
+  const dir = tempDir();
+  await GateProcess.start([], { dir });
+  const result = await runCli(['wrap', '--server', 'true', '--port', '0', '--admin-key', 'admin_0123456789abcdef'], { cwd: dir });
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /in use by another process/);
+});
+
+test('a paygate-mcp 2.x state file keeps working: its keys and balances carry over and the JSON is untouched', async () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'state.json');
+  const key = `pg_${'ab'.repeat(24)}`;
+  const legacy = JSON.stringify([[key, { key, name: 'old customer', credits: 42, totalSpent: 8, active: true, namespace: 'acme', allowedTools: [], deniedTools: [] }]], null, 2);
+  fs.writeFileSync(file, legacy);
+  const gate = await GateProcess.start(['--state-file', file, '--rate-limit', '0'], { dir });
+  assert.match(gate.stderr, /imported 1 key/);
+  assert.equal(await gate.balance(key), 42);
+  assert.equal((await gate.callTool(key, 'echo', { text: 'still here' })).json.result.content[0].text, 'still here');
+  assert.equal(await gate.balance(key), 41);
+  await gate.stop();
+  assert.equal(fs.readFileSync(file, 'utf8'), legacy);
+  const again = await GateProcess.start(['--state-file', file, '--rate-limit', '0'], { dir });
+  assert.equal(await again.balance(key), 41);
+  assert.doesNotMatch(again.stderr, /imported/);
+});
