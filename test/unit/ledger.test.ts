@@ -20,7 +20,7 @@ function memoryLedger(): { ledger: Ledger; commits: LedgerBatch[] } {
   return { ledger: new Ledger(store), commits };
 }
 
-test('a reservation debits at once and becomes durable at the end of the turn, all of a turn in one commit', async () => {
+test('reservations debit at once and are on disk at the end of the turn, all of a turn in one commit', async () => {
   const { ledger, commits } = memoryLedger();
   const record = ledger.insert({ ...template, keyHash: 'k' });
   const reservations = Array.from({ length: 5 }, () => ledger.reserve(record, [{ tool: 'echo', credits: 1 }], NOW));
@@ -28,8 +28,12 @@ test('a reservation debits at once and becomes durable at the end of the turn, a
   assert.equal(commits.length, 0);
   await Promise.all(reservations.map((r) => r.durable));
   assert.equal(commits.length, 1);
-  assert.equal(commits[0]!.inserts.length, 5);
+  assert.deepEqual(commits[0]!.balances.map((b) => [b.record.credits, b.inflightCredits, b.inflightCalls]), [[5, 5, 5]]);
   assert.equal(ledger.store.findKeyByHash('k')!.credits, 5);
+  await Promise.all(reservations.map((r) => ledger.settle(r, r.charges[0]!, null, NOW)));
+  assert.equal(commits.length, 2);
+  assert.equal(commits[1]!.inserts.length, 5);
+  assert.deepEqual(ledger.store.keysWithCallsInFlight(), []);
 });
 
 test('a refunded charge gives the credits back and undoes the totals', async () => {

@@ -73,8 +73,13 @@ test('usage queries page by cursor and filter by key, namespace and time', async
   const ledger = new Ledger(openStateFile(':memory:').store);
   const a = ledger.insert({ ...newKey, keyHash: 'a', namespace: 'red' });
   const b = ledger.insert({ ...newKey, keyHash: 'b', namespace: 'blue' });
-  for (let i = 0; i < 5; i++) await ledger.reserve(a, [{ tool: 'echo', credits: 1 }], NOW + i).durable;
-  await ledger.reserve(b, [{ tool: 'echo', credits: 1 }], NOW + 10).durable;
+  const call = async (record: typeof a, at: number) => {
+    const reservation = ledger.reserve(record, [{ tool: 'echo', credits: 1 }], at);
+    await reservation.durable;
+    await ledger.settle(reservation, reservation.charges[0]!, null, at);
+  };
+  for (let i = 0; i < 5; i++) await call(a, NOW + i);
+  await call(b, NOW + 10);
   const store = ledger.store;
   const page = store.usage({ limit: 4 });
   assert.equal(page.length, 4);

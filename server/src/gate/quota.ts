@@ -1,11 +1,24 @@
 import type { Denial, QuotaLimits, QuotaUsage } from './types.ts';
 
+const DAY_MS = 86_400_000;
+
+/** The last day asked for, so that the hot path formats a date once a day rather than once a call. */
+let lastDay = { start: 0, end: 0, day: '', month: '' };
+
+function dayOf(now: number): typeof lastDay {
+  if (now >= lastDay.start && now < lastDay.end) return lastDay;
+  const start = Math.floor(now / DAY_MS) * DAY_MS;
+  const iso = new Date(start).toISOString();
+  lastDay = { start, end: start + DAY_MS, day: iso.slice(0, 10), month: iso.slice(0, 7) };
+  return lastDay;
+}
+
 export function utcDay(now: number): string {
-  return new Date(now).toISOString().slice(0, 10);
+  return dayOf(now).day;
 }
 
 export function utcMonth(now: number): string {
-  return new Date(now).toISOString().slice(0, 7);
+  return dayOf(now).month;
 }
 
 /** The usage counters as they stand at `now`: counters of a past day or month read as zero. */

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 
 const KEY_PREFIX = 'pg_';
 const DISPLAY_PREFIX_LENGTH = 10;
@@ -10,7 +10,7 @@ export function generateApiKey(): string {
 
 /** Keys are stored and looked up only by this hash. */
 export function hashApiKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
+  return hash('sha256', key, 'hex');
 }
 
 /** The part of a key that may be shown: enough to recognise it, useless to call with. */

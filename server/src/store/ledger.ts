@@ -1,10 +1,9 @@
 import { applyCharge, applyRefund } from '../gate/accounting.ts';
 import type { KeyRecord } from '../gate/types.ts';
-import type { EventStatus, Settlement, Store, ToolStats, UsageEvent } from './types.ts';
+import type { BalanceWrite, EventStatus, Store, ToolStats, UsageEvent } from './types.ts';
 
-/** One admitted call: its pending event and what it cost. */
+/** One admitted call and what it cost. */
 export interface Charge {
-  eventId: number;
   tool: string;
   credits: number;
 }
@@ -17,33 +16,40 @@ export interface Reservation {
   durable: Promise<void>;
 }
 
-export interface ChargeItem {
-  tool: string;
-  credits: number;
-}
-
 interface Waiter {
   resolve: () => void;
   reject: (error: Error) => void;
 }
 
+/** Credits and calls admitted for a key but not settled yet. */
+interface InFlight {
+  credits: number;
+  calls: number;
+}
+
 export class LedgerUnavailableError extends Error {}
+
+const NOTHING_IN_FLIGHT: InFlight = { credits: 0, calls: 0 };
 
 /**
  * The credits ledger: the in-memory balances every admission decision reads, and the write-behind
  * that makes them durable. Every change of one event-loop turn is committed in one transaction at
  * the end of the turn; callers await the promise they are given before acting on a change.
- * One process owns a store; the SQLite store's exclusive lock enforces it.
+ *
+ * A reservation is written as the key's debited balance plus the amount still in flight; settling
+ * clears the in-flight amount and writes the call's usage event. A gate that dies in between
+ * leaves an in-flight amount behind, and the next start refunds it: those callers never got an
+ * answer. One process owns a store; the SQLite store's exclusive lock enforces it.
  */
 export class Ledger {
   readonly store: Store;
   readonly #byHash = new Map<string, KeyRecord>();
   readonly #byId = new Map<number, KeyRecord>();
+  readonly #inflight = new Map<KeyRecord, InFlight>();
   readonly #toolStats: Map<string, ToolStats>;
   #dirtyKeys = new Set<KeyRecord>();
   #dirtyTools = new Set<string>();
   #inserts: UsageEvent[] = [];
-  #settlements: Settlement[] = [];
   #waiters: Waiter[] = [];
   #scheduled = false;
   #nextEventId: number;
@@ -77,32 +83,25 @@ export class Ledger {
     return record;
   }
 
-  /**
-   * Debits admitted calls from the key at once (so no later decision can spend the same credits)
-   * and records each as a pending event.
-   */
-  reserve(record: KeyRecord, items: readonly ChargeItem[], now: number): Reservation {
+  /** Debits admitted calls from the key at once, so that no later decision can spend the same credits. */
+  reserve(record: KeyRecord, charges: readonly Charge[], now: number): Reservation {
     if (this.#failure) throw new LedgerUnavailableError(`the ledger cannot be written: ${this.#failure.message}`);
-    const total = items.reduce((sum, item) => sum + item.credits, 0);
-    applyCharge(record, total, items.length, now);
-    this.#dirtyKeys.add(record);
-    const charges = items.map((item) => {
-      const event = this.#event(record, item.tool, item.credits, 'pending', null, now);
-      this.#bumpTool(item.tool, 1, item.credits, 0);
-      return { eventId: event.id, tool: item.tool, credits: item.credits };
-    });
-    return { record, at: now, charges, durable: this.#whenCommitted() };
+    const total = charges.reduce((sum, charge) => sum + charge.credits, 0);
+    applyCharge(record, total, charges.length, now);
+    this.#moveInFlight(record, total, charges.length);
+    return { record, at: now, charges: [...charges], durable: this.#whenCommitted() };
   }
 
-  /** Makes one charge final: kept, or given back with the reason. */
+  /** Makes one charge final: kept, or given back with the reason. Resolves once that is on disk. */
   settle(reservation: Reservation, charge: Charge, refundReason: string | null, now: number): Promise<void> {
+    const { record } = reservation;
+    this.#moveInFlight(record, -charge.credits, -1);
     if (refundReason === null) {
-      this.#settlements.push({ eventId: charge.eventId, status: 'charged', credits: charge.credits, reason: null });
+      this.#event(record, charge.tool, charge.credits, 'charged', null, now);
+      this.#bumpTool(charge.tool, 1, charge.credits, 0);
     } else {
-      applyRefund(reservation.record, charge.credits, 1, reservation.at, now);
-      this.#dirtyKeys.add(reservation.record);
-      this.#bumpTool(charge.tool, -1, -charge.credits, 0);
-      this.#settlements.push({ eventId: charge.eventId, status: 'refunded', credits: 0, reason: refundReason });
+      applyRefund(record, charge.credits, 1, reservation.at, now);
+      this.#event(record, charge.tool, 0, 'refunded', refundReason, now);
     }
     return this.#whenCommitted();
   }
@@ -110,27 +109,25 @@ export class Ledger {
   /** Records a call that was refused, or in shadow mode would have been. Nothing waits for it. */
   recordRefusal(record: KeyRecord | undefined, tool: string, reason: string, status: 'denied' | 'shadow', now: number): void {
     this.#event(record, tool, 0, status, reason, now);
-    this.#bumpTool(tool, 0, 0, 1);
+    if (status === 'denied') this.#bumpTool(tool, 0, 0, 1);
     this.#schedule();
   }
 
   /**
-   * Refunds the calls a previous process admitted but never settled: it stopped (crashed or was
-   * killed) between forwarding them and answering. Their callers never got an answer.
+   * Refunds what a previous process admitted but never settled: it stopped (crashed or was killed)
+   * between forwarding calls and answering them. Returns how many calls that was.
    */
   recoverInterrupted(now: number): number {
-    const pending = this.store.pendingEvents();
-    for (const event of pending) {
-      const record = event.keyId === null ? undefined : this.findById(event.keyId);
-      if (record) {
-        applyRefund(record, event.credits, 1, event.at, now);
-        this.#dirtyKeys.add(record);
-      }
-      this.#bumpTool(event.tool, -1, -event.credits, 0);
-      this.#settlements.push({ eventId: event.id, status: 'interrupted', credits: 0, reason: 'gate stopped before the call was answered' });
+    let calls = 0;
+    for (const { record: stored, inflightCredits, inflightCalls } of this.store.keysWithCallsInFlight()) {
+      const record = this.findById(stored.id)!;
+      applyRefund(record, inflightCredits, inflightCalls, record.lastUsedAt ?? now, now);
+      this.#dirtyKeys.add(record);
+      this.#event(record, '', 0, 'interrupted', `${inflightCalls} call(s) worth ${inflightCredits} credits were in flight when the gate stopped; refunded`, now);
+      calls += inflightCalls;
     }
     this.flush();
-    return pending.length;
+    return calls;
   }
 
   /** Applies an admin change to a key and writes it at once, after anything still pending. */
@@ -161,25 +158,27 @@ export class Ledger {
   flush(): void {
     this.#scheduled = false;
     const waiters = this.#waiters;
-    if (this.#dirtyKeys.size === 0 && this.#inserts.length === 0 && this.#settlements.length === 0 && this.#dirtyTools.size === 0) {
-      for (const waiter of waiters) waiter.resolve();
-      this.#waiters = [];
-      return;
-    }
-    const toolStats = new Map<string, ToolStats>();
-    for (const tool of this.#dirtyTools) toolStats.set(tool, { ...this.#toolStats.get(tool)! });
-    const batch = { keys: [...this.#dirtyKeys], inserts: this.#inserts, settlements: this.#settlements, toolStats };
-    this.#dirtyKeys = new Set();
-    this.#dirtyTools = new Set();
-    this.#inserts = [];
-    this.#settlements = [];
     this.#waiters = [];
-    try {
-      this.store.commit(batch);
-    } catch (error) {
-      this.#failure = error instanceof Error ? error : new Error(String(error));
-      for (const waiter of waiters) waiter.reject(new LedgerUnavailableError(`the ledger cannot be written: ${this.#failure.message}`));
-      return;
+    if (this.#dirtyKeys.size > 0 || this.#inserts.length > 0 || this.#dirtyTools.size > 0) {
+      const balances: BalanceWrite[] = [];
+      for (const record of this.#dirtyKeys) {
+        const inflight = this.#inflight.get(record) ?? NOTHING_IN_FLIGHT;
+        balances.push({ record, inflightCredits: inflight.credits, inflightCalls: inflight.calls });
+      }
+      const toolStats = new Map<string, ToolStats>();
+      for (const tool of this.#dirtyTools) toolStats.set(tool, { ...this.#toolStats.get(tool)! });
+      const batch = { balances, inserts: this.#inserts, toolStats };
+      this.#dirtyKeys = new Set();
+      this.#dirtyTools = new Set();
+      this.#inserts = [];
+      try {
+        this.store.commit(batch);
+      } catch (error) {
+        this.#failure = error instanceof Error ? error : new Error(String(error));
+        const failure = new LedgerUnavailableError(`the ledger cannot be written: ${this.#failure.message}`);
+        for (const waiter of waiters) waiter.reject(failure);
+        return;
+      }
     }
     for (const waiter of waiters) waiter.resolve();
   }
@@ -189,8 +188,16 @@ export class Ledger {
     this.store.close();
   }
 
-  #event(record: KeyRecord | undefined, tool: string, credits: number, status: EventStatus, reason: string | null, now: number): UsageEvent {
-    const event: UsageEvent = {
+  #moveInFlight(record: KeyRecord, credits: number, calls: number): void {
+    const current = this.#inflight.get(record) ?? NOTHING_IN_FLIGHT;
+    const next = { credits: current.credits + credits, calls: current.calls + calls };
+    if (next.calls === 0) this.#inflight.delete(record);
+    else this.#inflight.set(record, next);
+    this.#dirtyKeys.add(record);
+  }
+
+  #event(record: KeyRecord | undefined, tool: string, credits: number, status: EventStatus, reason: string | null, now: number): void {
+    this.#inserts.push({
       id: this.#nextEventId++,
       at: now,
       keyId: record?.id ?? null,
@@ -201,9 +208,7 @@ export class Ledger {
       credits,
       status,
       reason,
-    };
-    this.#inserts.push(event);
-    return event;
+    });
   }
 
   #bumpTool(tool: string, calls: number, credits: number, denied: number): void {

@@ -1,6 +1,7 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import type { KeyRecord, QuotaLimits } from '../gate/types.ts';
 import type {
+  BalanceWrite,
   EventStatus,
   KeyQuery,
   KeyTotals,
@@ -39,7 +40,9 @@ CREATE TABLE IF NOT EXISTS keys (
   daily_calls INTEGER NOT NULL,
   daily_credits INTEGER NOT NULL,
   monthly_calls INTEGER NOT NULL,
-  monthly_credits INTEGER NOT NULL
+  monthly_credits INTEGER NOT NULL,
+  inflight_credits INTEGER NOT NULL DEFAULT 0,
+  inflight_calls INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS keys_by_namespace ON keys(namespace);
 CREATE TABLE IF NOT EXISTS events (
@@ -56,7 +59,6 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_time ON events(at);
 CREATE INDEX IF NOT EXISTS events_by_key ON events(key_id, id);
-CREATE INDEX IF NOT EXISTS events_pending ON events(status) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS events_denied ON events(namespace, reason) WHERE status = 'denied';
 CREATE TABLE IF NOT EXISTS meta (
   name TEXT PRIMARY KEY,
@@ -198,13 +200,18 @@ export class SqliteStore implements Store {
   readonly #writeKey: StatementSync;
   readonly #writeBalance: StatementSync;
   readonly #insertEvent: StatementSync;
-  readonly #settleEvent: StatementSync;
   readonly #upsertToolStats: StatementSync;
+  readonly #begin: StatementSync;
+  readonly #commit: StatementSync;
+  readonly #rollback: StatementSync;
 
   constructor(location: string) {
     this.location = location;
     this.#db = new DatabaseSync(location);
     this.#db.exec('PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
+    this.#begin = this.#db.prepare('BEGIN IMMEDIATE');
+    this.#commit = this.#db.prepare('COMMIT');
+    this.#rollback = this.#db.prepare('ROLLBACK');
     this.#migrate();
     this.#byHash = this.#db.prepare(`SELECT ${KEY_COLUMNS} FROM keys WHERE key_hash = ?`);
     this.#byId = this.#db.prepare(`SELECT ${KEY_COLUMNS} FROM keys WHERE id = ?`);
@@ -214,13 +221,13 @@ export class SqliteStore implements Store {
     this.#writeKey = this.#db.prepare(`UPDATE keys SET ${KEY_FIELDS.map((c) => `${c} = :${c}`).join(', ')} WHERE id = :id`);
     this.#writeBalance = this.#db.prepare(
       `UPDATE keys SET credits = ?, total_spent = ?, total_calls = ?, last_used_at = ?, usage_day = ?, usage_month = ?,
-         daily_calls = ?, daily_credits = ?, monthly_calls = ?, monthly_credits = ? WHERE id = ?`,
+         daily_calls = ?, daily_credits = ?, monthly_calls = ?, monthly_credits = ?, inflight_credits = ?, inflight_calls = ?
+       WHERE id = ?`,
     );
     this.#insertEvent = this.#db.prepare(
       `INSERT INTO events (id, at, key_id, key_prefix, key_name, namespace, tool, credits, status, reason)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.#settleEvent = this.#db.prepare('UPDATE events SET status = ?, credits = ?, reason = ? WHERE id = ?');
     this.#upsertToolStats = this.#db.prepare(
       `INSERT INTO tool_stats (tool, calls, credits, denied) VALUES (?, ?, ?, ?)
        ON CONFLICT (tool) DO UPDATE SET calls = excluded.calls, credits = excluded.credits, denied = excluded.denied`,
@@ -240,13 +247,13 @@ export class SqliteStore implements Store {
 
   transaction<T>(work: () => T): T {
     if (this.#db.isTransaction) return work();
-    this.#db.exec('BEGIN IMMEDIATE');
+    this.#begin.run();
     try {
       const result = work();
-      this.#db.exec('COMMIT');
+      this.#commit.run();
       return result;
     } catch (error) {
-      this.#db.exec('ROLLBACK');
+      this.#rollback.run();
       throw error;
     }
   }
@@ -272,17 +279,16 @@ export class SqliteStore implements Store {
 
   commit(batch: LedgerBatch): void {
     this.transaction(() => {
-      for (const key of batch.keys) {
+      for (const { record: key, inflightCredits, inflightCalls } of batch.balances) {
         const u = key.usage;
         this.#writeBalance.run(
           key.credits, key.totalSpent, key.totalCalls, key.lastUsedAt, u.day, u.month,
-          u.dailyCalls, u.dailyCredits, u.monthlyCalls, u.monthlyCredits, key.id,
+          u.dailyCalls, u.dailyCredits, u.monthlyCalls, u.monthlyCredits, inflightCredits, inflightCalls, key.id,
         );
       }
       for (const e of batch.inserts) {
         this.#insertEvent.run(e.id, e.at, e.keyId, e.keyPrefix, e.keyName, e.namespace, e.tool, e.credits, e.status, e.reason);
       }
-      for (const s of batch.settlements) this.#settleEvent.run(s.status, s.credits, s.reason, s.eventId);
       for (const [tool, stats] of batch.toolStats) this.#upsertToolStats.run(tool, stats.calls, stats.credits, stats.denied);
     });
   }
@@ -375,8 +381,9 @@ export class SqliteStore implements Store {
     return num((this.#db.prepare('SELECT coalesce(max(id), 0) + 1 AS next FROM events').get() as Row).next!);
   }
 
-  pendingEvents(): UsageEvent[] {
-    return (this.#db.prepare("SELECT * FROM events WHERE status = 'pending' ORDER BY id").all() as EventRow[]).map(toEvent);
+  keysWithCallsInFlight(): BalanceWrite[] {
+    const rows = this.#db.prepare(`SELECT ${KEY_COLUMNS}, inflight_credits, inflight_calls FROM keys WHERE inflight_calls > 0`).all() as (KeyRow & Row)[];
+    return rows.map((row) => ({ record: toKey(row), inflightCredits: num(row.inflight_credits!), inflightCalls: num(row.inflight_calls!) }));
   }
 
   close(): void {

@@ -1,11 +1,11 @@
 import type { KeyRecord } from '../gate/types.ts';
 
 /**
- * What happened to one call, as stored. A call admitted by the gate is written as `pending` before
- * it is forwarded and settled to `charged` or `refunded` before its answer is sent; a gate that dies
- * in between finds it `pending` at the next start and refunds it as `interrupted`.
+ * What happened to one call, as stored: written when the call is settled (`charged` or `refunded`),
+ * refused (`denied`), or let through in shadow mode (`shadow`); `interrupted` records what a gate
+ * that stopped mid-call had in flight, refunded at the next start.
  */
-export type EventStatus = 'pending' | 'charged' | 'refunded' | 'interrupted' | 'denied' | 'shadow';
+export type EventStatus = 'charged' | 'refunded' | 'interrupted' | 'denied' | 'shadow';
 
 export interface UsageEvent {
   id: number;
@@ -21,18 +21,17 @@ export interface UsageEvent {
   reason: string | null;
 }
 
-export interface Settlement {
-  eventId: number;
-  status: 'charged' | 'refunded' | 'interrupted';
-  credits: number;
-  reason: string | null;
+/** A key's balance fields as they stand, with what is admitted but not settled yet. */
+export interface BalanceWrite {
+  record: KeyRecord;
+  inflightCredits: number;
+  inflightCalls: number;
 }
 
 /** Everything that changed in one event-loop turn, written in one transaction. */
 export interface LedgerBatch {
-  keys: readonly KeyRecord[];
+  balances: readonly BalanceWrite[];
   inserts: readonly UsageEvent[];
-  settlements: readonly Settlement[];
   toolStats: ReadonlyMap<string, ToolStats>;
 }
 
@@ -99,7 +98,8 @@ export interface Store {
   getMeta(name: string): string | undefined;
   setMeta(name: string, value: string): void;
   nextEventId(): number;
-  pendingEvents(): UsageEvent[];
+  /** Keys with calls admitted but never settled: what a stopped gate left in flight. */
+  keysWithCallsInFlight(): BalanceWrite[];
   /** Runs `work` in one transaction: all of it is written or none. Inside another transaction, it joins it. */
   transaction<T>(work: () => T): T;
   close(): void;
