@@ -92,3 +92,43 @@ test('a failed commit stops the ledger, and the calls waiting on it are told', a
   assert.match(ledger.failure!.message, /disk full/);
   assert.throws(() => ledger.reserve(record, [{ tool: 'echo', credits: 1 }], NOW), /cannot be written/);
 });
+
+test('per-tool totals survive a crash: the store counts the events written after the last saved totals', async () => {
+  const file = path.join(tempDir(), 'state.db');
+  const first = new Ledger(openStateFile(file).store);
+  const record = first.insert({ ...template, keyHash: 'k', credits: 100 });
+  for (const tool of ['echo', 'echo', 'search']) {
+    const reservation = first.reserve(record, [{ tool, credits: 2 }], NOW);
+    await reservation.durable;
+    await first.settle(reservation, reservation.charges[0]!, null, NOW);
+  }
+  first.recordRefusal(record, 'search', 'insufficient_credits', 'denied', NOW);
+  first.flush();
+  first.store.close();
+  const second = new Ledger(openStateFile(file).store);
+  assert.deepEqual(Object.fromEntries(second.toolStats()), {
+    echo: { calls: 2, credits: 4, denied: 0 },
+    search: { calls: 1, credits: 2, denied: 1 },
+  });
+  second.close();
+  const third = new Ledger(openStateFile(file).store);
+  assert.deepEqual(third.toolStats().get('echo'), { calls: 2, credits: 4, denied: 0 });
+  third.close();
+});
+
+test('event times never go back, so usage since a time is found even when the clock jumps backwards', () => {
+  const { ledger } = memoryLedger();
+  const record = ledger.insert({ ...template, keyHash: 'k' });
+  const times = [1000, 2000, 1500, 3000, 2500, 4000];
+  for (const at of times) ledger.recordRefusal(record, 'echo', 'rate_limited', 'denied', at);
+  ledger.flush();
+  const stored = ledger.store.usage({ limit: 10 }).map((event) => event.at);
+  assert.deepEqual(stored, [1000, 2000, 2000, 3000, 3000, 4000]);
+  for (const since of [0, 1000, 1001, 2000, 2001, 3500, 4000, 4001]) {
+    assert.deepEqual(
+      ledger.store.usage({ limit: 10, sinceMs: since }).map((event) => event.at),
+      stored.filter((at) => at >= since),
+      `since ${since}`,
+    );
+  }
+});

@@ -1,6 +1,6 @@
 import { applyCharge, applyRefund } from '../gate/accounting.ts';
 import type { KeyRecord } from '../gate/types.ts';
-import type { BalanceWrite, EventStatus, Store, ToolStats, UsageEvent } from './types.ts';
+import type { BalanceWrite, EventStatus, LedgerBatch, Store, ToolStats, UsageEvent } from './types.ts';
 
 /** One admitted call and what it cost. */
 export interface Charge {
@@ -30,6 +30,7 @@ interface InFlight {
 export class LedgerUnavailableError extends Error {}
 
 const NOTHING_IN_FLIGHT: InFlight = { credits: 0, calls: 0 };
+const TOOL_STATS_EVERY_MS = 1000;
 
 /**
  * The credits ledger: the in-memory balances every admission decision reads, and the write-behind
@@ -53,6 +54,8 @@ export class Ledger {
   #waiters: Waiter[] = [];
   #scheduled = false;
   #nextEventId: number;
+  #lastEventAt: number;
+  #toolStatsWrittenAt = 0;
   #failure: Error | undefined;
   readonly #flushAtEndOfTurn = () => this.flush();
 
@@ -60,6 +63,7 @@ export class Ledger {
     this.store = store;
     this.#toolStats = store.toolStats();
     this.#nextEventId = store.nextEventId();
+    this.#lastEventAt = store.lastEventAt();
   }
 
   /** Why the ledger stopped accepting charges, if it did. */
@@ -142,11 +146,10 @@ export class Ledger {
     return record;
   }
 
+  /** Stores a new key. It is cached when first used, not now: bulk creation must not fill memory. */
   insert(record: Omit<KeyRecord, 'id'>): KeyRecord {
     this.flush();
-    const stored = this.store.insertKey(record);
-    this.#remember(stored);
-    return stored;
+    return this.store.insertKey(record);
   }
 
   /** Per-tool calls, credits and denials, as the ledger has them now. */
@@ -154,22 +157,31 @@ export class Ledger {
     return this.#toolStats;
   }
 
-  /** Commits everything of this turn in one transaction. Admin reads call it to see current data. */
-  flush(): void {
+  /**
+   * Commits everything of this turn in one transaction. Admin reads call it to see current data.
+   * Per-tool totals are written at most once a second (or when `force`d): after a crash they are
+   * rebuilt from the events written since.
+   */
+  flush(force = false): void {
     this.#scheduled = false;
     const waiters = this.#waiters;
     this.#waiters = [];
-    if (this.#dirtyKeys.size > 0 || this.#inserts.length > 0 || this.#dirtyTools.size > 0) {
+    const writeToolStats = this.#dirtyTools.size > 0 && (force || Date.now() - this.#toolStatsWrittenAt >= TOOL_STATS_EVERY_MS);
+    if (this.#dirtyKeys.size > 0 || this.#inserts.length > 0 || writeToolStats) {
       const balances: BalanceWrite[] = [];
       for (const record of this.#dirtyKeys) {
         const inflight = this.#inflight.get(record) ?? NOTHING_IN_FLIGHT;
         balances.push({ record, inflightCredits: inflight.credits, inflightCalls: inflight.calls });
       }
-      const toolStats = new Map<string, ToolStats>();
-      for (const tool of this.#dirtyTools) toolStats.set(tool, { ...this.#toolStats.get(tool)! });
-      const batch = { balances, inserts: this.#inserts, toolStats };
+      const batch: LedgerBatch = { balances, inserts: this.#inserts };
+      if (writeToolStats) {
+        const stats = new Map<string, ToolStats>();
+        for (const tool of this.#dirtyTools) stats.set(tool, { ...this.#toolStats.get(tool)! });
+        batch.toolStats = { stats, throughEventId: this.#nextEventId - 1 };
+        this.#dirtyTools = new Set();
+        this.#toolStatsWrittenAt = Date.now();
+      }
       this.#dirtyKeys = new Set();
-      this.#dirtyTools = new Set();
       this.#inserts = [];
       try {
         this.store.commit(batch);
@@ -184,7 +196,7 @@ export class Ledger {
   }
 
   close(): void {
-    this.flush();
+    this.flush(true);
     this.store.close();
   }
 
@@ -197,9 +209,11 @@ export class Ledger {
   }
 
   #event(record: KeyRecord | undefined, tool: string, credits: number, status: EventStatus, reason: string | null, now: number): void {
+    // Event times never go back, even if the clock does: usage queries by time rely on it.
+    this.#lastEventAt = Math.max(this.#lastEventAt, now);
     this.#inserts.push({
       id: this.#nextEventId++,
-      at: now,
+      at: this.#lastEventAt,
       keyId: record?.id ?? null,
       keyPrefix: record?.keyPrefix ?? '',
       keyName: record?.name ?? '',

@@ -15,6 +15,9 @@ import type {
 
 const SCHEMA_VERSION = 1;
 
+/** Meta entry: the last event id included in the stored per-tool totals. */
+const TOOL_STATS_THROUGH = 'tool-stats-through-event';
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS keys (
   id INTEGER PRIMARY KEY,
@@ -57,7 +60,6 @@ CREATE TABLE IF NOT EXISTS events (
   status TEXT NOT NULL,
   reason TEXT
 );
-CREATE INDEX IF NOT EXISTS events_by_time ON events(at);
 CREATE INDEX IF NOT EXISTS events_by_key ON events(key_id, id);
 CREATE INDEX IF NOT EXISTS events_denied ON events(namespace, reason) WHERE status = 'denied';
 CREATE TABLE IF NOT EXISTS meta (
@@ -208,7 +210,8 @@ export class SqliteStore implements Store {
   constructor(location: string) {
     this.location = location;
     this.#db = new DatabaseSync(location);
-    this.#db.exec('PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
+    // Small pages: a commit writes whole pages to the WAL, and a call touches only a few rows.
+    this.#db.exec('PRAGMA page_size = 1024; PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
     this.#begin = this.#db.prepare('BEGIN IMMEDIATE');
     this.#commit = this.#db.prepare('COMMIT');
     this.#rollback = this.#db.prepare('ROLLBACK');
@@ -289,7 +292,10 @@ export class SqliteStore implements Store {
       for (const e of batch.inserts) {
         this.#insertEvent.run(e.id, e.at, e.keyId, e.keyPrefix, e.keyName, e.namespace, e.tool, e.credits, e.status, e.reason);
       }
-      for (const [tool, stats] of batch.toolStats) this.#upsertToolStats.run(tool, stats.calls, stats.credits, stats.denied);
+      if (batch.toolStats) {
+        for (const [tool, stats] of batch.toolStats.stats) this.#upsertToolStats.run(tool, stats.calls, stats.credits, stats.denied);
+        this.setMeta(TOOL_STATS_THROUGH, String(batch.toolStats.throughEventId));
+      }
     });
   }
 
@@ -345,7 +351,7 @@ export class SqliteStore implements Store {
       clauses.push(clause);
       params.push(value);
     };
-    if (query.sinceMs !== undefined) add('at >= ?', query.sinceMs);
+    if (query.sinceMs !== undefined) add('id >= ?', this.#firstEventAtOrAfter(query.sinceMs));
     if (query.keyId !== undefined) add('key_id = ?', query.keyId);
     if (query.namespace !== undefined) add('namespace = ?', query.namespace);
     if (query.afterId !== undefined) add('id > ?', query.afterId);
@@ -356,8 +362,44 @@ export class SqliteStore implements Store {
   }
 
   toolStats(): Map<string, ToolStats> {
-    const rows = this.#db.prepare('SELECT tool, calls, credits, denied FROM tool_stats').all() as Row[];
-    return new Map(rows.map((r) => [String(r.tool), { calls: num(r.calls!), credits: num(r.credits!), denied: num(r.denied!) }]));
+    const stats = new Map<string, ToolStats>();
+    const add = (rows: Row[]) => {
+      for (const r of rows) {
+        const tool = String(r.tool);
+        const current = stats.get(tool) ?? { calls: 0, credits: 0, denied: 0 };
+        stats.set(tool, { calls: current.calls + num(r.calls!), credits: current.credits + num(r.credits!), denied: current.denied + num(r.denied!) });
+      }
+    };
+    add(this.#db.prepare('SELECT tool, calls, credits, denied FROM tool_stats').all() as Row[]);
+    // Totals are written now and then; the events after the last write are counted here.
+    add(
+      this.#db
+        .prepare(
+          `SELECT tool, sum(status = 'charged') AS calls, sum(CASE WHEN status = 'charged' THEN credits ELSE 0 END) AS credits,
+             sum(status = 'denied') AS denied FROM events WHERE id > ? AND status IN ('charged', 'denied') GROUP BY tool`,
+        )
+        .all(Number(this.getMeta(TOOL_STATS_THROUGH) ?? 0)) as Row[],
+    );
+    return stats;
+  }
+
+  /** The id of the first event at or after `ms`: event times never decrease, so a binary search over ids finds it. */
+  #firstEventAtOrAfter(ms: number): number {
+    const firstFrom = this.#db.prepare('SELECT id, at FROM events WHERE id >= ? ORDER BY id LIMIT 1');
+    let low = 0;
+    let high = this.nextEventId();
+    while (low < high) {
+      const middle = Math.floor((low + high) / 2);
+      const row = firstFrom.get(middle) as Row | undefined;
+      if (row === undefined || num(row.at!) >= ms) high = middle;
+      else low = num(row.id!) + 1;
+    }
+    return low;
+  }
+
+  lastEventAt(): number {
+    const row = this.#db.prepare('SELECT at FROM events ORDER BY id DESC LIMIT 1').get() as Row | undefined;
+    return row === undefined ? 0 : num(row.at!);
   }
 
   denyReasons(namespace?: string): Map<string, number> {

@@ -32,7 +32,8 @@ export interface BalanceWrite {
 export interface LedgerBatch {
   balances: readonly BalanceWrite[];
   inserts: readonly UsageEvent[];
-  toolStats: ReadonlyMap<string, ToolStats>;
+  /** Per-tool totals, written now and then; they include every event up to `throughEventId`. */
+  toolStats?: { stats: ReadonlyMap<string, ToolStats>; throughEventId: number };
 }
 
 export interface ToolStats {
@@ -92,12 +93,15 @@ export interface Store {
   namespaces(): NamespaceSummary[];
   keyTotals(namespace?: string): KeyTotals;
   usage(query: UsageQuery): UsageEvent[];
+  /** Per-tool totals, including events written after the stored totals. */
   toolStats(): Map<string, ToolStats>;
   denyReasons(namespace?: string): Map<string, number>;
   /** Small facts about the store itself, such as which legacy files were imported. */
   getMeta(name: string): string | undefined;
   setMeta(name: string, value: string): void;
   nextEventId(): number;
+  /** When the newest event happened (0 if none): event times never decrease. */
+  lastEventAt(): number;
   /** Keys with calls admitted but never settled: what a stopped gate left in flight. */
   keysWithCallsInFlight(): BalanceWrite[];
   /** Runs `work` in one transaction: all of it is written or none. Inside another transaction, it joins it. */
