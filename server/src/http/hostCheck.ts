@@ -13,12 +13,10 @@ export interface HostPolicy {
   allowedOrigins: ReadonlySet<string>;
 }
 
+/** The host name of a `Host` header (`127.0.0.1:3402`, `[::1]:80`, `localhost`), or undefined if malformed. */
 function hostnameOf(authority: string): string | undefined {
-  try {
-    return new URL(`http://${authority}`).hostname;
-  } catch {
-    return undefined;
-  }
+  const match = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::\d{1,5})?$/.exec(authority);
+  return match?.[1]?.toLowerCase();
 }
 
 /**

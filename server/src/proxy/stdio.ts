@@ -139,7 +139,13 @@ export class StdioBackend implements Backend {
 
   #write(message: JsonRpcMessage): void {
     const stdin = this.#child?.stdin;
-    if (stdin && !stdin.destroyed) stdin.write(serializeMessage(message as SdkMessage));
+    if (!stdin || stdin.destroyed) return;
+    // Messages written in the same tick go to the pipe in one system call.
+    if (stdin.writableCorked === 0) {
+      stdin.cork();
+      process.nextTick(() => stdin.uncork());
+    }
+    stdin.write(serializeMessage(message as SdkMessage));
   }
 
   #setStatus(status: Omit<BackendStatus, 'restarts'>): void {
