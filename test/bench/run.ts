@@ -1,0 +1,76 @@
+/**
+ * `npm run bench`: the gate against the null bridge and the direct stdio floor (one interleaved
+ * suite run), per-call latency as stored keys grow, and start-up time and memory with 100,000 keys.
+ * Uses the black-box harness in ../shared/bench (or $PAYGATE_BENCH_HARNESS). Prints a Markdown
+ * summary for the README, then every raw result as JSON lines.
+ *
+ *   npm run bench [-- --quick]
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const HARNESS = process.env.PAYGATE_BENCH_HARNESS ?? path.resolve(ROOT, '..', 'shared', 'bench');
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
+const quick = values.quick;
+
+if (!fs.existsSync(path.join(HARNESS, 'suite.mjs'))) {
+  process.stderr.write(`the benchmark harness is not at ${HARNESS}; set PAYGATE_BENCH_HARNESS to the folder holding suite.mjs\n`);
+  process.exit(2);
+}
+
+const GATE = "{node} dist/cli.js wrap --server '{node} {echo}' --port {port} --admin-key {admin} --rate-limit 0 --state-file {state}";
+const NULL = `{node} ${path.join(HARNESS, 'null-gate.mjs')} --server '{node} {echo}' --port {port} --admin-key {admin}`;
+
+/** Runs a node script and returns the JSON object on the last line of its stdout. */
+function runJson(script: string, args: string[]): Promise<any> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    child.on('exit', (code) => {
+      const last = out.trim().split('\n').at(-1) ?? '';
+      if (code !== 0) reject(new Error(`${path.basename(script)} exited with ${code}`));
+      else resolve(JSON.parse(last));
+    });
+  });
+}
+
+const suite = await runJson(path.join(HARNESS, 'suite.mjs'), [
+  '--gate', `paygate=${GATE}`, '--gate', `null=${NULL}`,
+  '--rounds', quick ? '2' : '5', '-n', quick ? '4000' : '20000', '--n1', quick ? '1000' : '3000', '-c', '16', '--batch', '0',
+]);
+const scale = await runJson(path.join(HARNESS, 'scale-probe.mjs'), [
+  '--gate', GATE, '--sizes', quick ? '1,10000' : '1,1000,100000', '--rounds', quick ? '1' : '3', '-n', '300', '--conc', '1,8',
+]);
+const startup = await runJson(path.join(ROOT, 'test', 'bench', 'startup.ts'), ['--keys', quick ? '10000' : '100000']);
+
+const s = suite.summary;
+const ratio = (a: number, b: number) => (a / b).toFixed(2);
+const sizes: number[] = scale.sizes;
+const first = scale.summary.state[sizes[0]!];
+const last = scale.summary.state[sizes.at(-1)!];
+const cpu = os.cpus();
+const lines = [
+  `Machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`,
+  '',
+  '| scenario | paygate | null bridge | direct stdio | paygate / null |',
+  '|---|---|---|---|---|',
+  `| tools/call, c=16, calls/s | ${s.paygate['single c=16'].callsPerSec} | ${s.null['single c=16'].callsPerSec} | ${s.direct['single c=16'].callsPerSec} | ${ratio(s.paygate['single c=16'].callsPerSec, s.null['single c=16'].callsPerSec)}× |`,
+  `| tools/call, c=1, p50 ms | ${s.paygate['single c=1'].p50} | ${s.null['single c=1'].p50} | ${s.direct['single c=1'].p50} | ${ratio(s.paygate['single c=1'].p50, s.null['single c=1'].p50)}× |`,
+  `| tools/call, c=16, p99 ms | ${s.paygate['single c=16'].p99} | ${s.null['single c=16'].p99} | ${s.direct['single c=16'].p99} | ${ratio(s.paygate['single c=16'].p99, s.null['single c=16'].p99)}× |`,
+  '',
+  `| stored keys | ${sizes.join(' | ')} |`,
+  `|---|${sizes.map(() => '---').join('|')}|`,
+  `| p50 at c=1, ms | ${sizes.map((size) => scale.summary.state[size].c1.p50).join(' | ')} |`,
+  `| POST /keys p50, ms | ${sizes.map((size) => scale.summary.state[size].adminCreateP50).join(' | ')} |`,
+  '',
+  `p50 with ${last.S} keys / p50 with ${first.S}: ${ratio(last.c1.p50, first.c1.p50)}×. ` +
+    `Start-up with ${startup.keys} keys: ${startup.startMedianMs} ms; resident memory after ${'2000'} calls: ${startup.rssMiB} MiB.`,
+];
+process.stdout.write(`\n${lines.join('\n')}\n\n`);
+for (const result of [suite, scale, startup]) process.stdout.write(`${JSON.stringify(result)}\n`);
