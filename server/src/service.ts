@@ -19,8 +19,8 @@ import { newKeyRecord } from './keys/fields.ts';
 import type { Backend } from './proxy/backend.ts';
 import { Relay } from './proxy/relay.ts';
 import { StdioBackend } from './proxy/stdio.ts';
-import { Ledger } from './store/ledger.ts';
-import { markLegacyImported, openStateFile } from './store/open.ts';
+import type { Ledger } from './store/ledger.ts';
+import { markLegacyImported, openLedger, openStateFile } from './store/open.ts';
 import { VERSION } from './version.ts';
 
 export interface StartOptions {
@@ -71,9 +71,9 @@ function configuredKeys(settings: GateSettings, now: number): ImportedKey[] {
   }));
 }
 
-function openLedger(settings: GateSettings, now: number, log: (line: string) => void): { ledger: Ledger; recovered: number; imported: number } {
+function prepareLedger(settings: GateSettings, now: number, log: (line: string) => void): { ledger: Ledger; recovered: number; imported: number } {
   const state = openStateFile(settings.stateFile);
-  const ledger = new Ledger(state.store);
+  const ledger = openLedger(state);
   try {
     const recovered = ledger.recoverInterrupted(now);
     if (recovered > 0) log(`refunded ${recovered} call(s) that the previous run admitted but never answered`);
@@ -132,7 +132,7 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
   const now = options.now ?? Date.now;
   const log = options.log ?? (() => {});
   const startedAt = now();
-  const { ledger, recovered, imported } = openLedger(settings, startedAt, log);
+  const { ledger, recovered, imported } = prepareLedger(settings, startedAt, log);
 
   const backend = new StdioBackend({
     label: settings.server.command,

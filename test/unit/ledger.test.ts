@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
 import { Ledger } from '../../server/src/store/ledger.ts';
-import { openStateFile } from '../../server/src/store/open.ts';
+import { openLedger, openStateFile } from '../../server/src/store/open.ts';
 import type { LedgerBatch } from '../../server/src/store/types.ts';
 import { keyRecord, NOW } from '../helpers/records.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -28,7 +28,7 @@ test('reservations debit at once and are on disk at the end of the turn, all of 
   assert.equal(commits.length, 0);
   await Promise.all(reservations.map((r) => r.durable));
   assert.equal(commits.length, 1);
-  assert.deepEqual(commits[0]!.balances.map((b) => [b.record.credits, b.inflightCredits, b.inflightCalls]), [[5, 5, 5]]);
+  assert.deepEqual(commits[0]!.balances.map((b) => [b.credits, b.inflightCredits, b.inflightCalls]), [[5, 5, 5]]);
   assert.equal(ledger.store.findKeyByHash('k')!.credits, 5);
   await Promise.all(reservations.map((r) => ledger.settle(r, r.charges[0]!, null, NOW)));
   assert.equal(commits.length, 2);
@@ -51,7 +51,7 @@ test('a refunded charge gives the credits back and undoes the totals', async () 
 
 test('calls admitted but never settled before a crash are refunded exactly once at the next start', async () => {
   const file = path.join(tempDir(), 'state.db');
-  const first = new Ledger(openStateFile(file).store);
+  const first = openLedger(openStateFile(file));
   const record = first.insert({ ...template, keyHash: 'k' });
   const settled = first.reserve(record, [{ tool: 'echo', credits: 2 }], NOW);
   await settled.durable;
@@ -59,11 +59,11 @@ test('calls admitted but never settled before a crash are refunded exactly once 
   await first.reserve(record, [{ tool: 'echo', credits: 3 }], NOW).durable;
   first.store.close();
 
-  const second = new Ledger(openStateFile(file).store);
+  const second = openLedger(openStateFile(file));
   assert.equal(second.recoverInterrupted(NOW), 1);
   assert.equal(second.findByHash('k')!.credits, 8);
   second.close();
-  const third = new Ledger(openStateFile(file).store);
+  const third = openLedger(openStateFile(file));
   assert.equal(third.recoverInterrupted(NOW), 0);
   assert.equal(third.findByHash('k')!.credits, 8);
   assert.deepEqual(third.store.usage({ limit: 10 }).map((e) => e.status), ['charged', 'interrupted']);
@@ -95,7 +95,7 @@ test('a failed commit stops the ledger, and the calls waiting on it are told', a
 
 test('per-tool totals survive a crash: the store counts the events written after the last saved totals', async () => {
   const file = path.join(tempDir(), 'state.db');
-  const first = new Ledger(openStateFile(file).store);
+  const first = openLedger(openStateFile(file));
   const record = first.insert({ ...template, keyHash: 'k', credits: 100 });
   for (const tool of ['echo', 'echo', 'search']) {
     const reservation = first.reserve(record, [{ tool, credits: 2 }], NOW);
@@ -105,13 +105,13 @@ test('per-tool totals survive a crash: the store counts the events written after
   first.recordRefusal(record, 'search', 'insufficient_credits', 'denied', NOW);
   first.flush();
   first.store.close();
-  const second = new Ledger(openStateFile(file).store);
+  const second = openLedger(openStateFile(file));
   assert.deepEqual(Object.fromEntries(second.toolStats()), {
     echo: { calls: 2, credits: 4, denied: 0 },
     search: { calls: 1, credits: 2, denied: 1 },
   });
   second.close();
-  const third = new Ledger(openStateFile(file).store);
+  const third = openLedger(openStateFile(file));
   assert.deepEqual(third.toolStats().get('echo'), { calls: 2, credits: 4, denied: 0 });
   third.close();
 });

@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import { DEFAULTS } from '../config/types.ts';
 import { importKeys, parseKeyImport } from '../keys/import.ts';
-import { Ledger } from '../store/ledger.ts';
-import { openStateFile } from '../store/open.ts';
+import { openLedger, openStateFile } from '../store/open.ts';
 import { parseFlags, UsageError } from './args.ts';
 
 /** `paygate-mcp keys import FILE`: adds the keys in FILE to a state file (not while a gate is using it). */
@@ -28,7 +27,7 @@ export function runKeys(argv: string[]): number {
     process.stderr.write(`paygate-mcp: nothing was imported; fix these in ${file}:\n${parsed.errors.map((line) => `  ${line}\n`).join('')}`);
     return 1;
   }
-  const ledger = new Ledger(openStateFile(values['state-file'] ?? DEFAULTS.stateFile).store);
+  const ledger = openLedger(openStateFile(values['state-file'] ?? DEFAULTS.stateFile));
   try {
     const outcome = importKeys(ledger, parsed.keys);
     process.stdout.write(`imported ${outcome.imported} key(s); ${outcome.skipped} already present and left unchanged\n`);

@@ -1,6 +1,7 @@
 import { applyCharge, applyRefund } from '../gate/accounting.ts';
 import type { KeyRecord } from '../gate/types.ts';
-import type { BalanceWrite, EventStatus, LedgerBatch, Store, ToolStats, UsageEvent } from './types.ts';
+import type { BalanceRow, EventStatus, LedgerBatch, Store, ToolStats, UsageEvent } from './types.ts';
+import { directWriter, type BatchWriter } from './writer.ts';
 
 /** One admitted call and what it cost. */
 export interface Charge {
@@ -34,8 +35,9 @@ const TOOL_STATS_EVERY_MS = 1000;
 
 /**
  * The credits ledger: the in-memory balances every admission decision reads, and the write-behind
- * that makes them durable. Every change of one event-loop turn is committed in one transaction at
- * the end of the turn; callers await the promise they are given before acting on a change.
+ * that makes them durable. The changes of one event-loop turn are written as one batch at the end
+ * of the turn (to a journal, or straight to the store); callers await the promise they are given
+ * before acting on a change.
  *
  * A reservation is written as the key's debited balance plus the amount still in flight; settling
  * clears the in-flight amount and writes the call's usage event. A gate that dies in between
@@ -44,6 +46,7 @@ const TOOL_STATS_EVERY_MS = 1000;
  */
 export class Ledger {
   readonly store: Store;
+  readonly #writer: BatchWriter;
   readonly #byHash = new Map<string, KeyRecord>();
   readonly #byId = new Map<number, KeyRecord>();
   readonly #inflight = new Map<KeyRecord, InFlight>();
@@ -57,10 +60,13 @@ export class Ledger {
   #lastEventAt: number;
   #toolStatsWrittenAt = 0;
   #failure: Error | undefined;
-  readonly #flushAtEndOfTurn = () => this.flush();
+  readonly #commitAtEndOfTurn = () => this.#commitTurn(false);
 
-  constructor(store: Store) {
+  /** `writer` defaults to committing each turn straight to `store`. */
+  constructor(store: Store, writer: BatchWriter = directWriter(store)) {
     this.store = store;
+    this.#writer = writer;
+    writer.onFailure = (error) => this.#fail(error);
     this.#toolStats = store.toolStats();
     this.#nextEventId = store.nextEventId();
     this.#lastEventAt = store.lastEventAt();
@@ -123,8 +129,8 @@ export class Ledger {
    */
   recoverInterrupted(now: number): number {
     let calls = 0;
-    for (const { record: stored, inflightCredits, inflightCalls } of this.store.keysWithCallsInFlight()) {
-      const record = this.findById(stored.id)!;
+    for (const { id, inflightCredits, inflightCalls } of this.store.keysWithCallsInFlight()) {
+      const record = this.findById(id)!;
       applyRefund(record, inflightCredits, inflightCalls, record.lastUsedAt ?? now, now);
       this.#dirtyKeys.add(record);
       this.#event(record, '', 0, 'interrupted', `${inflightCalls} call(s) worth ${inflightCredits} credits were in flight when the gate stopped; refunded`, now);
@@ -157,26 +163,33 @@ export class Ledger {
     return this.#toolStats;
   }
 
+  /** Makes everything recorded so far durable and visible to the store's queries (for admin reads and changes). */
+  flush(): void {
+    this.#commitTurn(false);
+    this.#sync();
+  }
+
+  close(): void {
+    this.#commitTurn(true);
+    this.#sync();
+    this.#writer.close();
+    this.store.close();
+  }
+
   /**
-   * Commits everything of this turn in one transaction. Admin reads call it to see current data.
-   * Per-tool totals are written at most once a second (or when `force`d): after a crash they are
-   * rebuilt from the events written since.
+   * Writes this turn's changes as one batch, then tells everyone waiting. Per-tool totals go along
+   * at most once a second (or when `withToolStats`): after a crash they are rebuilt from the events.
    */
-  flush(force = false): void {
+  #commitTurn(withToolStats: boolean): void {
     this.#scheduled = false;
     const waiters = this.#waiters;
     this.#waiters = [];
-    const writeToolStats = this.#dirtyTools.size > 0 && (force || Date.now() - this.#toolStatsWrittenAt >= TOOL_STATS_EVERY_MS);
+    const writeToolStats = this.#dirtyTools.size > 0 && (withToolStats || Date.now() - this.#toolStatsWrittenAt >= TOOL_STATS_EVERY_MS);
     if (this.#dirtyKeys.size > 0 || this.#inserts.length > 0 || writeToolStats) {
-      const balances: BalanceWrite[] = [];
-      for (const record of this.#dirtyKeys) {
-        const inflight = this.#inflight.get(record) ?? NOTHING_IN_FLIGHT;
-        balances.push({ record, inflightCredits: inflight.credits, inflightCalls: inflight.calls });
-      }
-      const batch: LedgerBatch = { balances, inserts: this.#inserts };
+      const batch: LedgerBatch = { balances: [...this.#dirtyKeys].map((record) => this.#balanceOf(record)), inserts: this.#inserts };
       if (writeToolStats) {
-        const stats = new Map<string, ToolStats>();
-        for (const tool of this.#dirtyTools) stats.set(tool, { ...this.#toolStats.get(tool)! });
+        const stats: Record<string, ToolStats> = {};
+        for (const tool of this.#dirtyTools) stats[tool] = { ...this.#toolStats.get(tool)! };
         batch.toolStats = { stats, throughEventId: this.#nextEventId - 1 };
         this.#dirtyTools = new Set();
         this.#toolStatsWrittenAt = Date.now();
@@ -184,10 +197,9 @@ export class Ledger {
       this.#dirtyKeys = new Set();
       this.#inserts = [];
       try {
-        this.store.commit(batch);
+        this.#writer.write(batch);
       } catch (error) {
-        this.#failure = error instanceof Error ? error : new Error(String(error));
-        const failure = new LedgerUnavailableError(`the ledger cannot be written: ${this.#failure.message}`);
+        const failure = this.#fail(error);
         for (const waiter of waiters) waiter.reject(failure);
         return;
       }
@@ -195,9 +207,32 @@ export class Ledger {
     for (const waiter of waiters) waiter.resolve();
   }
 
-  close(): void {
-    this.flush(true);
-    this.store.close();
+  #sync(): void {
+    try {
+      this.#writer.sync();
+    } catch (error) {
+      throw this.#fail(error);
+    }
+  }
+
+  /** Stops the ledger: from now on it refuses charges, with the reason. */
+  #fail(error: unknown): LedgerUnavailableError {
+    this.#failure ??= error instanceof Error ? error : new Error(String(error));
+    return new LedgerUnavailableError(`the ledger cannot be written: ${this.#failure.message}`);
+  }
+
+  #balanceOf(record: KeyRecord): BalanceRow {
+    const inflight = this.#inflight.get(record) ?? NOTHING_IN_FLIGHT;
+    return {
+      id: record.id,
+      credits: record.credits,
+      totalSpent: record.totalSpent,
+      totalCalls: record.totalCalls,
+      lastUsedAt: record.lastUsedAt,
+      usage: { ...record.usage },
+      inflightCredits: inflight.credits,
+      inflightCalls: inflight.calls,
+    };
   }
 
   #moveInFlight(record: KeyRecord, credits: number, calls: number): void {
@@ -245,7 +280,7 @@ export class Ledger {
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    setImmediate(this.#flushAtEndOfTurn);
+    setImmediate(this.#commitAtEndOfTurn);
   }
 
   #remember(record: KeyRecord): void {

@@ -1,6 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { Journal } from './journal.ts';
+import { Ledger } from './ledger.ts';
 import { SqliteStore } from './sqlite.ts';
+import { JournaledWriter } from './writer.ts';
 
 const SQLITE_HEADER = Buffer.from('SQLite format 3\u0000', 'latin1');
 
@@ -9,6 +12,8 @@ export class StateFileError extends Error {}
 
 export interface OpenedState {
   store: SqliteStore;
+  /** The ledger's journal beside a state file (`<file>.journal`); none for `:memory:`. */
+  journal?: Journal;
   /**
    * Set when `--state-file` named a paygate-mcp 2.x JSON file whose keys are not imported yet. The
    * caller imports them and then calls `markLegacyImported` in the same transaction.
@@ -57,9 +62,10 @@ function createPrivateFile(file: string): void {
   }
 }
 
-function openSqlite(file: string): SqliteStore {
+function openSqlite(file: string): OpenedState {
+  let store: SqliteStore;
   try {
-    return new SqliteStore(file);
+    store = new SqliteStore(file);
   } catch (error) {
     const message = (error as Error).message;
     if (/locked|busy/i.test(message)) {
@@ -67,11 +73,17 @@ function openSqlite(file: string): SqliteStore {
     }
     throw new StateFileError(`the state file ${file} cannot be used: ${message}. It was not changed; restore it from a backup or pass another --state-file`);
   }
+  try {
+    return { store, journal: Journal.open(`${file}.journal`) };
+  } catch (error) {
+    store.close();
+    throw new StateFileError(`cannot open the ledger journal ${file}.journal: ${(error as Error).message}`);
+  }
 }
 
 /**
- * Opens the SQLite state at `file`, creating it (mode 0600) when missing. A paygate-mcp 2.x JSON
- * state file is never written to: its keys go into `<file>.sqlite` beside it, once.
+ * Opens the SQLite state at `file`, creating it (mode 0600) when missing, and its ledger journal. A
+ * paygate-mcp 2.x JSON state file is never written to: its keys go into `<file>.sqlite` beside it, once.
  */
 export function openStateFile(file: string): OpenedState {
   if (file === ':memory:') return { store: new SqliteStore(':memory:') };
@@ -79,17 +91,17 @@ export function openStateFile(file: string): OpenedState {
   switch (kindOf(absolute)) {
     case 'missing':
       createPrivateFile(absolute);
-      return { store: openSqlite(absolute) };
+      return openSqlite(absolute);
     case 'empty':
     case 'sqlite':
-      return { store: openSqlite(absolute) };
+      return openSqlite(absolute);
     case 'json': {
       const beside = `${absolute}.sqlite`;
       const besideKind = kindOf(beside);
       if (besideKind === 'missing') createPrivateFile(beside);
       if (besideKind === 'missing' || besideKind === 'sqlite' || besideKind === 'empty') {
-        const store = openSqlite(beside);
-        return store.getMeta(LEGACY_IMPORT_MARK) === undefined ? { store, legacyJsonFile: absolute } : { store };
+        const state = openSqlite(beside);
+        return state.store.getMeta(LEGACY_IMPORT_MARK) === undefined ? { ...state, legacyJsonFile: absolute } : state;
       }
       throw new StateFileError(`${beside} (the SQLite state for the paygate-mcp 2.x file ${absolute}) is not a PayGate state database; move it away`);
     }
@@ -98,4 +110,9 @@ export function openStateFile(file: string): OpenedState {
         `the state file ${absolute} is not a PayGate state database (no SQLite header) nor a paygate-mcp 2.x JSON state file. It was not changed; move it away or pass another --state-file`,
       );
   }
+}
+
+/** The ledger over an opened state: journaled for a file, direct for `:memory:`. Replays the journal first. */
+export function openLedger(state: OpenedState): Ledger {
+  return new Ledger(state.store, state.journal && new JournaledWriter(state.store, state.journal));
 }

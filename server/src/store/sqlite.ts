@@ -1,7 +1,7 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import type { KeyRecord, QuotaLimits } from '../gate/types.ts';
 import type {
-  BalanceWrite,
+  BalanceRow,
   EventStatus,
   KeyQuery,
   KeyTotals,
@@ -282,18 +282,18 @@ export class SqliteStore implements Store {
 
   commit(batch: LedgerBatch): void {
     this.transaction(() => {
-      for (const { record: key, inflightCredits, inflightCalls } of batch.balances) {
-        const u = key.usage;
+      for (const b of batch.balances) {
+        const u = b.usage;
         this.#writeBalance.run(
-          key.credits, key.totalSpent, key.totalCalls, key.lastUsedAt, u.day, u.month,
-          u.dailyCalls, u.dailyCredits, u.monthlyCalls, u.monthlyCredits, inflightCredits, inflightCalls, key.id,
+          b.credits, b.totalSpent, b.totalCalls, b.lastUsedAt, u.day, u.month,
+          u.dailyCalls, u.dailyCredits, u.monthlyCalls, u.monthlyCredits, b.inflightCredits, b.inflightCalls, b.id,
         );
       }
       for (const e of batch.inserts) {
         this.#insertEvent.run(e.id, e.at, e.keyId, e.keyPrefix, e.keyName, e.namespace, e.tool, e.credits, e.status, e.reason);
       }
       if (batch.toolStats) {
-        for (const [tool, stats] of batch.toolStats.stats) this.#upsertToolStats.run(tool, stats.calls, stats.credits, stats.denied);
+        for (const [tool, stats] of Object.entries(batch.toolStats.stats)) this.#upsertToolStats.run(tool, stats.calls, stats.credits, stats.denied);
         this.setMeta(TOOL_STATS_THROUGH, String(batch.toolStats.throughEventId));
       }
     });
@@ -423,9 +423,9 @@ export class SqliteStore implements Store {
     return num((this.#db.prepare('SELECT coalesce(max(id), 0) + 1 AS next FROM events').get() as Row).next!);
   }
 
-  keysWithCallsInFlight(): BalanceWrite[] {
-    const rows = this.#db.prepare(`SELECT ${KEY_COLUMNS}, inflight_credits, inflight_calls FROM keys WHERE inflight_calls > 0`).all() as (KeyRow & Row)[];
-    return rows.map((row) => ({ record: toKey(row), inflightCredits: num(row.inflight_credits!), inflightCalls: num(row.inflight_calls!) }));
+  keysWithCallsInFlight(): Pick<BalanceRow, 'id' | 'inflightCredits' | 'inflightCalls'>[] {
+    const rows = this.#db.prepare('SELECT id, inflight_credits, inflight_calls FROM keys WHERE inflight_calls > 0').all() as Row[];
+    return rows.map((row) => ({ id: num(row.id!), inflightCredits: num(row.inflight_credits!), inflightCalls: num(row.inflight_calls!) }));
   }
 
   close(): void {

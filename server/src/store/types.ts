@@ -1,4 +1,4 @@
-import type { KeyRecord } from '../gate/types.ts';
+import type { KeyRecord, QuotaUsage } from '../gate/types.ts';
 
 /**
  * What happened to one call, as stored: written when the call is settled (`charged` or `refunded`),
@@ -21,19 +21,24 @@ export interface UsageEvent {
   reason: string | null;
 }
 
-/** A key's balance fields as they stand, with what is admitted but not settled yet. */
-export interface BalanceWrite {
-  record: KeyRecord;
+/** A key's balance fields as they stand, with what is admitted but not settled yet. Plain data: it is journaled. */
+export interface BalanceRow {
+  id: number;
+  credits: number;
+  totalSpent: number;
+  totalCalls: number;
+  lastUsedAt: number | null;
+  usage: QuotaUsage;
   inflightCredits: number;
   inflightCalls: number;
 }
 
-/** Everything that changed in one event-loop turn, written in one transaction. */
+/** Changes to write in one transaction: one event-loop turn's, or several merged. Plain data: it is journaled. */
 export interface LedgerBatch {
-  balances: readonly BalanceWrite[];
-  inserts: readonly UsageEvent[];
-  /** Per-tool totals, written now and then; they include every event up to `throughEventId`. */
-  toolStats?: { stats: ReadonlyMap<string, ToolStats>; throughEventId: number };
+  balances: BalanceRow[];
+  inserts: UsageEvent[];
+  /** Per-tool totals of the tools that changed; they include every event up to `throughEventId`. */
+  toolStats?: { stats: Record<string, ToolStats>; throughEventId: number };
 }
 
 export interface ToolStats {
@@ -77,7 +82,7 @@ export interface KeyTotals {
 
 /**
  * Durable state: keys, usage events and per-tool totals. Reads are synchronous (indexed lookups);
- * writes of the hot path arrive grouped as a `LedgerBatch`, one transaction per event-loop turn.
+ * writes of the hot path arrive grouped as a `LedgerBatch`, each in one transaction.
  */
 export interface Store {
   /** The database file, or `:memory:`. */
@@ -103,7 +108,7 @@ export interface Store {
   /** When the newest event happened (0 if none): event times never decrease. */
   lastEventAt(): number;
   /** Keys with calls admitted but never settled: what a stopped gate left in flight. */
-  keysWithCallsInFlight(): BalanceWrite[];
+  keysWithCallsInFlight(): Pick<BalanceRow, 'id' | 'inflightCredits' | 'inflightCalls'>[];
   /** Runs `work` in one transaction: all of it is written or none. Inside another transaction, it joins it. */
   transaction<T>(work: () => T): T;
   close(): void;

@@ -1,0 +1,100 @@
+import type { Journal } from './journal.ts';
+import type { BalanceRow, LedgerBatch, Store, ToolStats, UsageEvent } from './types.ts';
+
+/** Where the ledger's batches go. After `write` returns, the batch survives the process dying. */
+export interface BatchWriter {
+  write(batch: LedgerBatch): void;
+  /** Told when writing in the background failed; `write` and `sync` throw instead. */
+  onFailure: ((error: Error) => void) | undefined;
+  /** Makes everything written visible to the store's queries. */
+  sync(): void;
+  close(): void;
+}
+
+/** Commits each batch to the store at once: for the in-memory store, where commits are cheap. */
+export function directWriter(store: Store): BatchWriter {
+  return { write: (batch) => store.commit(batch), sync: () => {}, close: () => {}, onFailure: undefined };
+}
+
+/** Several batches as one: the newest balance of each key, every event, the newest per-tool totals. */
+export function mergeBatches(batches: readonly LedgerBatch[]): LedgerBatch {
+  const balances = new Map<number, BalanceRow>();
+  const inserts: UsageEvent[] = [];
+  let stats: Record<string, ToolStats> | undefined;
+  let throughEventId = 0;
+  for (const batch of batches) {
+    for (const balance of batch.balances) balances.set(balance.id, balance);
+    inserts.push(...batch.inserts);
+    if (batch.toolStats) {
+      stats = { ...stats, ...batch.toolStats.stats };
+      throughEventId = batch.toolStats.throughEventId;
+    }
+  }
+  return { balances: [...balances.values()], inserts, ...(stats ? { toolStats: { stats, throughEventId } } : {}) };
+}
+
+const APPLIED_THROUGH = 'journal-applied-through';
+const APPLY_EVERY_MS = 200;
+const APPLY_AT_BATCHES = 256;
+
+/**
+ * Appends each batch to the journal (one write: cheap, and durable against a killed process) and
+ * applies the journal to SQLite in larger transactions, at most 200 ms later. At construction it
+ * replays what a previous process journaled but did not apply.
+ */
+export class JournaledWriter implements BatchWriter {
+  onFailure: ((error: Error) => void) | undefined;
+  readonly #store: Store;
+  readonly #journal: Journal;
+  #unapplied: LedgerBatch[] = [];
+  #seq: number;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(store: Store, journal: Journal) {
+    this.#store = store;
+    this.#journal = journal;
+    this.#seq = Number(store.getMeta(APPLIED_THROUGH) ?? 0);
+    const pending = journal.read().filter((entry) => entry.seq > this.#seq);
+    if (pending.length > 0) {
+      this.#apply(pending.map((entry) => entry.batch), pending.at(-1)!.seq);
+      this.#seq = pending.at(-1)!.seq;
+    }
+    journal.clear();
+  }
+
+  write(batch: LedgerBatch): void {
+    this.#journal.append({ seq: ++this.#seq, batch });
+    this.#unapplied.push(batch);
+    if (this.#unapplied.length >= APPLY_AT_BATCHES) this.sync();
+    else this.#timer ??= setTimeout(() => this.#syncInBackground(), APPLY_EVERY_MS).unref();
+  }
+
+  sync(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#unapplied.length === 0) return;
+    this.#apply(this.#unapplied, this.#seq);
+    this.#unapplied = [];
+    this.#journal.clear();
+  }
+
+  close(): void {
+    this.sync();
+    this.#journal.close();
+  }
+
+  #syncInBackground(): void {
+    try {
+      this.sync();
+    } catch (error) {
+      this.onFailure?.(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  #apply(batches: readonly LedgerBatch[], throughSeq: number): void {
+    this.#store.transaction(() => {
+      this.#store.commit(mergeBatches(batches));
+      this.#store.setMeta(APPLIED_THROUGH, String(throughSeq));
+    });
+  }
+}
