@@ -53,7 +53,7 @@ const SESSION_IDLE_MS = 30 * 60_000;
 const MAX_SESSIONS = 10_000;
 const ADMIN_BODY_BYTES = 1024 * 1024;
 
-export function policyOf(settings: GateSettings): Policy {
+function policyOf(settings: GateSettings): Policy {
   return {
     defaultCreditsPerCall: settings.defaultCreditsPerCall,
     toolPricing: settings.toolPricing,
@@ -150,9 +150,8 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
   }
 
   const gate = new Gate(policyOf(settings));
-  let relay: Relay | undefined;
-  const sessions = new SessionTable({ idleMs: SESSION_IDLE_MS, maxSessions: MAX_SESSIONS, onEnd: (session) => relay?.forgetOrigin(session.id) });
-  relay = new Relay(backend, sessions);
+  const sessions = new SessionTable({ idleMs: SESSION_IDLE_MS, maxSessions: MAX_SESSIONS, onEnd: (session) => relay.forgetOrigin(session.id) });
+  const relay = new Relay(backend, sessions);
   const engine = new Engine(gate, ledger, relay, { refundOnFailure: settings.refundOnFailure, callTimeoutMs: settings.callTimeoutMs, now });
   const mcp = new McpEndpoint(engine, sessions, {
     maxBodyBytes: settings.maxBodyBytes,

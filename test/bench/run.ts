@@ -2,7 +2,7 @@
  * `npm run bench`: the gate against the null bridge and the direct stdio floor (one interleaved
  * suite run), per-call latency as stored keys grow, and start-up time and memory with 100,000 keys.
  * Uses the black-box harness in ../shared/bench (or $PAYGATE_BENCH_HARNESS). Prints a Markdown
- * summary for the README, then every raw result as JSON lines.
+ * summary for the README and writes every raw result to test-results/.
  *
  *   npm run bench [-- --quick]
  */
@@ -72,5 +72,7 @@ const lines = [
   `p50 with ${last.S} keys / p50 with ${first.S}: ${ratio(last.c1.p50, first.c1.p50)}×. ` +
     `Start-up with ${startup.keys} keys: ${startup.startMedianMs} ms; resident memory after ${'2000'} calls: ${startup.rssMiB} MiB.`,
 ];
-process.stdout.write(`\n${lines.join('\n')}\n\n`);
-for (const result of [suite, scale, startup]) process.stdout.write(`${JSON.stringify(result)}\n`);
+const resultsFile = path.join(ROOT, 'test-results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
+fs.writeFileSync(resultsFile, `${JSON.stringify({ suite, scale, startup }, null, 2)}\n`);
+process.stdout.write(`\n${lines.join('\n')}\n\nEvery run's figures: ${path.relative(ROOT, resultsFile)}\n`);

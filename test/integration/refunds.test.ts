@@ -30,7 +30,7 @@ test('a call that times out fails with a clear error and is refunded', async () 
   const { key } = await gate.createKey({ credits: 10 });
   const reply = await gate.callTool(key, 'slow', { ms: 3000 });
   assert.equal(reply.json.error.code, -32002);
-  assert.match(reply.json.error.message, /did not answer within 200 ms.*not charged/);
+  assert.match(reply.json.error.message, /did not answer tools\/call within 200 ms.*not charged/);
   assert.equal(await gate.balance(key), 10);
 });
 

@@ -96,10 +96,6 @@ export class Gate {
     return keyDenial(caller, now);
   }
 
-  priceOf(tool: string, argBytes: number): number {
-    return priceOf(this.#policy, tool, argBytes);
-  }
-
   evaluate(caller: Caller, call: CallRequest, now: number): Decision {
     const batch = this.evaluateBatch(caller, [call], now);
     if (batch.allAllowed) {

@@ -57,24 +57,8 @@ export function isObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-export function isRequest(message: JsonRpcMessage): message is JsonRpcRequest {
-  return 'method' in message && 'id' in message && message.id !== undefined && message.id !== null;
-}
-
-export function isNotification(message: JsonRpcMessage): message is JsonRpcNotification {
-  return 'method' in message && !('id' in message && message.id !== undefined && message.id !== null);
-}
-
-export function isResponse(message: JsonRpcMessage): message is JsonRpcResponse {
-  return !('method' in message) && ('result' in message || 'error' in message);
-}
-
 export function errorResponse(id: JsonRpcId | null, code: number, message: string, data?: unknown): JsonRpcError {
   const error: JsonRpcErrorBody = { code, message };
   if (data !== undefined) error.data = data;
   return { jsonrpc: '2.0', id, error };
-}
-
-export function resultResponse(id: JsonRpcId, result: JsonObject): JsonRpcResult {
-  return { jsonrpc: '2.0', id, result };
 }

@@ -86,24 +86,11 @@ export class StdioBackend implements Backend {
   }
 
   request(method: string, params: JsonObject | undefined, timeoutMs: number): ForwardedRequest {
-    const upstreamId = this.#nextId++;
     if (this.#status.state !== 'ready') {
       const failure = new BackendFailure('down', `the MCP server "${this.label}" is not running: ${this.#status.reason ?? this.#status.state}`);
-      return { upstreamId, response: Promise.reject(failure) };
+      return { upstreamId: this.#nextId++, response: Promise.reject(failure) };
     }
-    const response = new Promise<JsonRpcResponse>((resolve, reject) => {
-      const pending: Pending = { resolve, reject, timer: undefined };
-      if (timeoutMs > 0) {
-        pending.timer = setTimeout(() => {
-          this.#pending.delete(upstreamId);
-          this.notify('notifications/cancelled', { requestId: upstreamId, reason: 'timed out at the gate' });
-          reject(new BackendFailure('timeout', `the MCP server "${this.label}" did not answer within ${timeoutMs} ms`));
-        }, timeoutMs);
-      }
-      this.#pending.set(upstreamId, pending);
-    });
-    this.#write({ jsonrpc: '2.0', id: upstreamId, method, ...(params === undefined ? {} : { params }) });
-    return { upstreamId, response };
+    return this.#send(method, params, timeoutMs);
   }
 
   notify(method: string, params?: JsonObject): void {
@@ -199,11 +186,11 @@ export class StdioBackend implements Backend {
   }
 
   async #handshake(): Promise<void> {
-    const { response } = this.#rawRequest('initialize', {
-      protocolVersion: PROTOCOL_VERSION,
-      capabilities: RELAYED_CLIENT_CAPABILITIES,
-      clientInfo: this.#options.clientInfo,
-    });
+    const { response } = this.#send(
+      'initialize',
+      { protocolVersion: PROTOCOL_VERSION, capabilities: RELAYED_CLIENT_CAPABILITIES, clientInfo: this.#options.clientInfo },
+      this.#options.initTimeoutMs ?? 30_000,
+    );
     const answer = await response;
     if ('error' in answer) throw new Error(`the MCP server "${this.label}" refused initialize: ${answer.error.message}`);
     const result = answer.result;
@@ -217,18 +204,21 @@ export class StdioBackend implements Backend {
     this.#setStatus({ state: 'ready', pid: this.#child?.pid });
   }
 
-  /** A request sent whatever the state, for the handshake. */
-  #rawRequest(method: string, params: JsonObject): ForwardedRequest {
+  /** Sends a request whatever the state (the handshake needs that); it fails after `timeoutMs` (0: never). */
+  #send(method: string, params: JsonObject | undefined, timeoutMs: number): ForwardedRequest {
     const upstreamId = this.#nextId++;
-    const timeoutMs = this.#options.initTimeoutMs ?? 30_000;
     const response = new Promise<JsonRpcResponse>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(upstreamId);
-        reject(new BackendFailure('timeout', `the MCP server "${this.label}" did not answer ${method} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.#pending.set(upstreamId, { resolve, reject, timer });
+      const pending: Pending = { resolve, reject, timer: undefined };
+      if (timeoutMs > 0) {
+        pending.timer = setTimeout(() => {
+          this.#pending.delete(upstreamId);
+          this.notify('notifications/cancelled', { requestId: upstreamId, reason: 'timed out at the gate' });
+          reject(new BackendFailure('timeout', `the MCP server "${this.label}" did not answer ${method} within ${timeoutMs} ms`));
+        }, timeoutMs);
+      }
+      this.#pending.set(upstreamId, pending);
     });
-    this.#write({ jsonrpc: '2.0', id: upstreamId, method, params });
+    this.#write({ jsonrpc: '2.0', id: upstreamId, method, ...(params === undefined ? {} : { params }) });
     return { upstreamId, response };
   }
 

@@ -66,7 +66,7 @@ export function keyRoutes(ledger: Ledger): Route[] {
         const offset = intParam(url, 'offset', 0, Number.MAX_SAFE_INTEGER) ?? 0;
         ledger.flush();
         const query = { ...(namespace === undefined ? {} : { namespace }), ...(limit === undefined ? {} : { limit, offset }) };
-        const keys = ledger.store.listKeys(query).map((record) => publicKey(ledger.findById(record.id) ?? record, now));
+        const keys = ledger.store.listKeys(query).map((record) => publicKey(record, now));
         return { json: keys, headers: { 'x-total-count': String(ledger.store.countKeys(query)) } };
       },
     }),
@@ -221,7 +221,7 @@ export function keyRoutes(ledger: Ledger): Route[] {
       handle({ body, now }) {
         ledger.flush();
         const query = { tags: body.tags, ...(body.namespace === undefined ? {} : { namespace: body.namespace.toLowerCase() }) };
-        const keys = ledger.store.listKeys(query).map((record) => publicKey(ledger.findById(record.id) ?? record, now));
+        const keys = ledger.store.listKeys(query).map((record) => publicKey(record, now));
         return { json: { keys, count: keys.length } };
       },
     }),
