@@ -152,7 +152,13 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
   const gate = new Gate(policyOf(settings));
   const sessions = new SessionTable({ idleMs: SESSION_IDLE_MS, maxSessions: MAX_SESSIONS, onEnd: (session) => relay.forgetOrigin(session.id) });
   const relay = new Relay(backend, sessions);
-  const engine = new Engine(gate, ledger, relay, { refundOnFailure: settings.refundOnFailure, callTimeoutMs: settings.callTimeoutMs, now });
+  const engine = new Engine(gate, ledger, relay, {
+    refundOnFailure: settings.refundOnFailure,
+    callTimeoutMs: settings.callTimeoutMs,
+    maxBatchSize: settings.maxBatchSize,
+    batchConcurrency: settings.batchConcurrency,
+    now,
+  });
   const mcp = new McpEndpoint(engine, sessions, {
     maxBodyBytes: settings.maxBodyBytes,
     name: settings.name,

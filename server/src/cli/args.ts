@@ -131,5 +131,7 @@ export function resolveSettings(flags: WrapFlags): GateSettings {
     callTimeoutMs:
       flags['call-timeout'] === undefined ? (file.callTimeoutMs ?? DEFAULTS.callTimeoutMs) : wholeNumber('--call-timeout', flags['call-timeout'], 0, 86_400_000),
     maxBodyBytes: file.maxBodyBytes ?? DEFAULTS.maxBodyBytes,
+    maxBatchSize: file.maxBatchSize ?? DEFAULTS.maxBatchSize,
+    batchConcurrency: file.batchConcurrency ?? DEFAULTS.batchConcurrency,
   };
 }

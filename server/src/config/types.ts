@@ -20,6 +20,8 @@ export interface ConfigFile {
   allowedOrigins?: string[];
   callTimeoutMs?: number;
   maxBodyBytes?: number;
+  maxBatchSize?: number;
+  batchConcurrency?: number;
 }
 
 /** Everything a gate needs to run, after flags, config file and defaults are merged. */
@@ -43,6 +45,8 @@ export interface GateSettings {
   allowedOrigins: string[];
   callTimeoutMs: number;
   maxBodyBytes: number;
+  maxBatchSize: number;
+  batchConcurrency: number;
 }
 
 export const DEFAULTS = {
@@ -53,4 +57,6 @@ export const DEFAULTS = {
   stateFile: '.paygate/state.db',
   callTimeoutMs: 60_000,
   maxBodyBytes: 1024 * 1024,
+  maxBatchSize: 100,
+  batchConcurrency: 10,
 } as const;

@@ -1,12 +1,13 @@
-import { hashApiKey } from '../keys/apiKey.ts';
 import { toolVisible } from '../gate/acl.ts';
 import type { Gate } from '../gate/gate.ts';
 import { toolPolicy } from '../gate/pricing.ts';
-import type { Caller, DenyReason, KeyRecord, RateLimitStatus } from '../gate/types.ts';
+import type { CallRequest, Caller, Denial, DenyReason, KeyRecord, RateLimitStatus } from '../gate/types.ts';
+import { hashApiKey } from '../keys/apiKey.ts';
 import { BackendFailure } from '../proxy/backend.ts';
 import { ErrorCode, isObject, type JsonObject, type JsonRpcErrorBody, type JsonRpcResponse } from '../proxy/jsonrpc.ts';
-import type { ClientChannel, Relay } from '../proxy/relay.ts';
+import type { ClientChannel, Upstream } from '../proxy/upstream.ts';
 import { LedgerUnavailableError, type Charge, type Ledger, type Reservation } from '../store/ledger.ts';
+import { parseBatch } from './batch.ts';
 
 /** What the transport knows about who is calling. */
 export interface Credentials {
@@ -14,9 +15,11 @@ export interface Credentials {
   clientIp: string | undefined;
 }
 
+export type Body = { result: JsonObject } | { error: JsonRpcErrorBody };
+
 /** An answer without its JSON-RPC id (the transport adds the caller's), plus what its headers report. */
 export interface Outcome {
-  body: { result: JsonObject } | { error: JsonRpcErrorBody };
+  body: Body;
   /** The key the call was made with, if valid: its balance goes in `X-Credits-Remaining`. */
   record: KeyRecord | undefined;
   rateLimit: RateLimitStatus | null;
@@ -28,8 +31,24 @@ export interface Outcome {
 export interface EngineOptions {
   refundOnFailure: boolean;
   callTimeoutMs: number;
+  /** Most calls one `tools/call_batch` may carry. */
+  maxBatchSize: number;
+  /** How many calls of one batch run at the same time. */
+  batchConcurrency: number;
   now?: () => number;
 }
+
+/** One call's upstream answer and what it finally cost. */
+interface Settled {
+  body: Body;
+  creditsCharged: number;
+  /** False when the ledger could not record the settlement: the answer must not be given out. */
+  recorded: boolean;
+}
+
+type Admission =
+  | { admitted: true; reservation: Reservation | undefined; rateLimit: RateLimitStatus | null; record: KeyRecord | undefined }
+  | { admitted: false; outcome: Outcome };
 
 const AUTH_REASONS: ReadonlySet<DenyReason> = new Set(['missing_api_key', 'invalid_api_key', 'key_revoked', 'api_key_expired']);
 
@@ -44,22 +63,41 @@ function fail(code: number, message: string, data?: unknown): { error: JsonRpcEr
   return { error: data === undefined ? { code, message } : { code, message, data } };
 }
 
+function plain(record: KeyRecord | undefined, body: Body): Outcome {
+  return { body, record, rateLimit: null, unauthorized: false };
+}
+
+/** Runs `work` over `items` with at most `limit` at a time, keeping the order of results. */
+async function boundedMap<T, R>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index]!, index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
 /**
- * The life of one call, from key to answer: authenticate, decide, reserve the credits durably,
- * forward, then keep the charge or refund it durably before the answer goes out. Transports (HTTP,
- * the editor's daemon) call this; it knows nothing of how bytes arrive.
+ * The life of a call, from key to answer: authenticate, decide, reserve the credits durably,
+ * forward, then keep the charge or refund it durably before the answer goes out. Batches follow the
+ * same path with all-or-nothing admission. Transports (HTTP, the editor's daemon) call this; it
+ * knows nothing of how bytes arrive.
  */
 export class Engine {
   readonly gate: Gate;
   readonly ledger: Ledger;
-  readonly relay: Relay;
+  readonly upstream: Upstream;
   readonly options: EngineOptions;
   readonly #now: () => number;
 
-  constructor(gate: Gate, ledger: Ledger, relay: Relay, options: EngineOptions) {
+  constructor(gate: Gate, ledger: Ledger, upstream: Upstream, options: EngineOptions) {
     this.gate = gate;
     this.ledger = ledger;
-    this.relay = relay;
+    this.upstream = upstream;
     this.options = options;
     this.#now = options.now ?? Date.now;
   }
@@ -80,72 +118,114 @@ export class Engine {
   authorize(caller: Caller): Outcome | undefined {
     if (this.gate.policy.shadowMode) return undefined;
     const denial = this.gate.checkKey(caller, this.#now());
-    return denial && this.#refusal(denial.reason, denial.message, caller.record, null);
+    return denial && this.#refusal(denial, denial.message, caller.record, null, {});
   }
 
   async callTool(caller: Caller, params: JsonObject | undefined, channel: ClientChannel): Promise<Outcome> {
     const tool = params?.name;
     if (typeof tool !== 'string' || tool === '') {
-      return this.#plain(caller.record, fail(ErrorCode.InvalidParams, 'tools/call needs params.name: the name of the tool to call, as a string'));
+      return plain(caller.record, fail(ErrorCode.InvalidParams, 'tools/call needs params.name: the name of the tool to call, as a string'));
     }
-    const args = params!.arguments;
-    if (args !== undefined && !isObject(args)) {
-      return this.#plain(caller.record, fail(ErrorCode.InvalidParams, 'params.arguments must be an object of named arguments'));
+    if (params!.arguments !== undefined && !isObject(params!.arguments)) {
+      return plain(caller.record, fail(ErrorCode.InvalidParams, 'params.arguments must be an object of named arguments'));
     }
-    const now = this.#now();
-    const argBytes = (toolPolicy(this.gate.policy, tool).creditsPerKbInput ?? 0) > 0 ? Buffer.byteLength(JSON.stringify(args ?? {})) : 0;
-    const decision = this.gate.evaluate(caller, { tool, argBytes }, now);
-    if (!decision.allowed) {
-      this.ledger.recordRefusal(caller.record, tool, decision.reason, 'denied', now);
-      return this.#refusal(decision.reason, decision.message, caller.record, decision.rateLimit, decision.credits, decision.retryAfterSeconds);
-    }
-    if (decision.shadowDenial) this.ledger.recordRefusal(caller.record, tool, decision.shadowDenial.reason, 'shadow', now);
-    const record = decision.record;
-    let reservation: Reservation | undefined;
-    if (record && !decision.shadowDenial) {
-      this.gate.consume(decision.buckets);
-      try {
-        reservation = this.ledger.reserve(record, [{ tool, credits: decision.credits }], now);
-        await reservation.durable;
-      } catch (error) {
-        return this.#ledgerDown(record, error);
-      }
-    }
-    const outcome = await this.#forward('tools/call', params, channel, reservation, reservation?.charges[0]);
-    return { ...outcome, rateLimit: decision.rateLimit };
+    const admission = await this.#admit(caller, [{ tool, argBytes: this.#argBytes(tool, params!.arguments) }], (denial) => ({
+      message: denial.message,
+      data: {},
+    }));
+    if (!admission.admitted) return admission.outcome;
+    const settled = await this.#run('tools/call', params, channel, admission.reservation, admission.reservation?.charges[0]);
+    if (!settled.recorded) return this.#unrecorded(admission.record);
+    return { ...plain(admission.record, settled.body), rateLimit: admission.rateLimit };
+  }
+
+  /**
+   * `tools/call_batch`: every call is checked first (key, ACL, rate limits, credits, spending limit,
+   * quotas, each call counting as if made alone); if any would be refused, nothing runs and nothing
+   * is charged. Otherwise the total is reserved at once, the calls run in parallel (bounded), and
+   * each failed call is refunded on its own.
+   */
+  async callBatch(caller: Caller, params: JsonObject | undefined, channel: ClientChannel): Promise<Outcome> {
+    const parsed = parseBatch(params, this.options.maxBatchSize);
+    if ('problem' in parsed) return plain(caller.record, fail(ErrorCode.InvalidParams, parsed.problem));
+    const requests = parsed.calls.map((call) => ({ tool: call.name, argBytes: this.#argBytes(call.name, call.arguments) }));
+    const admission = await this.#admit(caller, requests, (denial, failedIndex, totalCredits) => ({
+      message: `call ${failedIndex} (${requests[failedIndex]?.tool ?? 'the key'}) was refused, so nothing in the batch ran and nothing was charged: ${denial.message}`,
+      data: { failedIndex, totalCreditsRequired: totalCredits },
+    }));
+    if (!admission.admitted) return admission.outcome;
+    const { reservation } = admission;
+    const results = await boundedMap(parsed.calls, this.options.batchConcurrency, async (call, index) => {
+      const settled = await this.#run('tools/call', { name: call.name, arguments: call.arguments ?? {} }, channel, reservation, reservation?.charges[index]);
+      return { tool: call.name, ...settled.body, creditsCharged: settled.creditsCharged, recorded: settled.recorded };
+    });
+    if (results.some((item) => !item.recorded)) return this.#unrecorded(admission.record);
+    const totalCreditsCharged = results.reduce((sum, item) => sum + item.creditsCharged, 0);
+    const result = {
+      results: results.map(({ recorded: _recorded, ...item }) => item),
+      totalCreditsCharged,
+      remainingCredits: admission.record?.credits ?? null,
+    };
+    return { ...plain(admission.record, { result }), rateLimit: admission.rateLimit };
   }
 
   /** Forwards a request that is not priced (the caller has checked the key where one is needed). */
   async forward(method: string, params: JsonObject | undefined, record: KeyRecord | undefined, channel: ClientChannel): Promise<Outcome> {
-    const outcome = await this.#forward(method, params, channel, undefined, undefined);
-    if (method === 'tools/list' && 'result' in outcome.body) {
-      outcome.body = { result: this.#annotateTools(outcome.body.result, record) };
-    }
-    return { ...outcome, record };
+    const { body } = await this.#run(method, params, channel, undefined, undefined);
+    if (method === 'tools/list' && 'result' in body) return plain(record, { result: this.#annotateTools(body.result, record) });
+    return plain(record, body);
   }
 
-  async #forward(
-    method: string,
-    params: JsonObject | undefined,
-    channel: ClientChannel,
-    reservation: Reservation | undefined,
-    charge: Charge | undefined,
-  ): Promise<Outcome> {
-    const record = reservation?.record;
+  #argBytes(tool: string, args: unknown): number {
+    return (toolPolicy(this.gate.policy, tool).creditsPerKbInput ?? 0) > 0 ? Buffer.byteLength(JSON.stringify(args ?? {})) : 0;
+  }
+
+  /** Decides on the calls and, if they may go ahead, reserves their credits durably. */
+  async #admit(
+    caller: Caller,
+    calls: readonly CallRequest[],
+    describe: (denial: Denial, failedIndex: number, totalCredits: number) => { message: string; data: JsonObject },
+  ): Promise<Admission> {
+    const now = this.#now();
+    const decision = this.gate.evaluateBatch(caller, calls, now);
+    if (!decision.allAllowed) {
+      const tool = calls[decision.failedIndex]?.tool ?? '';
+      this.ledger.recordRefusal(caller.record, tool, decision.reason, 'denied', now);
+      const { message, data } = describe(decision, decision.failedIndex, decision.totalCredits);
+      return { admitted: false, outcome: this.#refusal(decision, message, caller.record, decision.rateLimit, { creditsRequired: decision.totalCredits, ...data }) };
+    }
+    if (decision.shadowDenial) {
+      const tool = calls[decision.shadowDenial.failedIndex]?.tool ?? '';
+      this.ledger.recordRefusal(caller.record, tool, decision.shadowDenial.reason, 'shadow', now);
+    }
+    const record = decision.record;
+    if (!record || decision.shadowDenial) return { admitted: true, reservation: undefined, rateLimit: decision.rateLimit, record };
+    this.gate.consume(decision.buckets);
+    try {
+      const reservation = this.ledger.reserve(record, decision.items, now);
+      await reservation.durable;
+      return { admitted: true, reservation, rateLimit: decision.rateLimit, record };
+    } catch (error) {
+      return { admitted: false, outcome: this.#ledgerDown(record, error) };
+    }
+  }
+
+  /** Forwards one request and, if it carries a charge, keeps or refunds the charge durably. */
+  async #run(method: string, params: JsonObject | undefined, channel: ClientChannel, reservation: Reservation | undefined, charge: Charge | undefined): Promise<Settled> {
     let response: JsonRpcResponse;
     try {
-      response = await this.relay.forward(method, params, channel, this.options.callTimeoutMs).response;
+      response = await this.upstream.forward(method, params, channel, this.options.callTimeoutMs).response;
     } catch (error) {
       if (!(error instanceof BackendFailure)) throw error;
-      const refunded = reservation && charge ? await this.#settle(reservation, charge, error.message) : true;
-      const note = reservation ? (refunded ? ' You were not charged for this call.' : '') : '';
-      return this.#plain(record, fail(ErrorCode.BackendUnavailable, `${error.message}.${note}`, { reason: `backend_${error.kind}` }));
+      const recorded = reservation && charge ? await this.#settle(reservation, charge, error.message) : true;
+      const note = reservation && recorded ? ' You were not charged for this call.' : '';
+      return { body: fail(ErrorCode.BackendUnavailable, `${error.message}.${note}`, { reason: `backend_${error.kind}` }), creditsCharged: 0, recorded };
     }
-    if (reservation && charge) {
-      const settled = await this.#settle(reservation, charge, refundReason(response, this.options.refundOnFailure));
-      if (!settled) return this.#ledgerDown(record, this.ledger.failure);
-    }
-    return this.#plain(record, 'error' in response ? { error: response.error } : { result: response.result });
+    const body: Body = 'error' in response ? { error: response.error } : { result: response.result };
+    if (!reservation || !charge) return { body, creditsCharged: 0, recorded: true };
+    const reason = refundReason(response, this.options.refundOnFailure);
+    const recorded = await this.#settle(reservation, charge, reason);
+    return { body, creditsCharged: reason === null ? charge.credits : 0, recorded };
   }
 
   /** Settles a charge durably; false if the ledger could not record it. */
@@ -178,35 +258,33 @@ export class Engine {
     return { ...result, tools };
   }
 
-  #refusal(
-    reason: DenyReason,
-    message: string,
-    record: KeyRecord | undefined,
-    rateLimit: RateLimitStatus | null,
-    creditsRequired?: number,
-    retryAfterSeconds?: number,
-  ): Outcome {
-    const unauthorized = AUTH_REASONS.has(reason);
-    const data: JsonObject = { reason };
-    if (creditsRequired !== undefined && !unauthorized) data.creditsRequired = creditsRequired;
-    if (record && !unauthorized) data.remainingCredits = record.credits;
-    if (retryAfterSeconds !== undefined) data.retryAfterSeconds = retryAfterSeconds;
+  #refusal(denial: Denial, message: string, record: KeyRecord | undefined, rateLimit: RateLimitStatus | null, extra: JsonObject): Outcome {
+    const unauthorized = AUTH_REASONS.has(denial.reason);
+    const data: JsonObject = { reason: denial.reason };
+    if (!unauthorized) {
+      Object.assign(data, extra);
+      if (record) data.remainingCredits = record.credits;
+    }
+    if (denial.retryAfterSeconds !== undefined) data.retryAfterSeconds = denial.retryAfterSeconds;
     const outcome: Outcome = {
       body: fail(unauthorized ? ErrorCode.Unauthorized : ErrorCode.PaymentRequired, message, data),
       record: unauthorized ? undefined : record,
       rateLimit,
       unauthorized,
     };
-    if (retryAfterSeconds !== undefined) outcome.retryAfterSeconds = retryAfterSeconds;
+    if (denial.retryAfterSeconds !== undefined) outcome.retryAfterSeconds = denial.retryAfterSeconds;
     return outcome;
   }
 
-  #plain(record: KeyRecord | undefined, body: Outcome['body']): Outcome {
-    return { body, record, rateLimit: null, unauthorized: false };
-  }
-
+  /** The charge could not be recorded before the call: it was not made. */
   #ledgerDown(record: KeyRecord | undefined, error: unknown): Outcome {
     const detail = error instanceof LedgerUnavailableError || error instanceof Error ? error.message : 'unknown error';
-    return this.#plain(record, fail(ErrorCode.InternalError, `the gate cannot record charges right now, so the call was not made and nothing was charged (${detail})`));
+    return plain(record, fail(ErrorCode.InternalError, `the gate cannot record charges right now, so the call was not made and nothing was charged (${detail})`));
+  }
+
+  /** The call ran but its settlement could not be recorded: its answer is withheld, and the next start refunds it. */
+  #unrecorded(record: KeyRecord | undefined): Outcome {
+    const detail = this.ledger.failure?.message ?? 'unknown error';
+    return plain(record, fail(ErrorCode.InternalError, `the gate could not record the outcome of this call, so its answer is withheld and you will not be charged (${detail})`));
   }
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { BATCH_METHOD } from '../engine/batch.ts';
 import type { Engine, Outcome } from '../engine/engine.ts';
 import type { Caller, KeyRecord } from '../gate/types.ts';
 import {
@@ -12,7 +13,7 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from '../proxy/jsonrpc.ts';
-import type { ClientChannel } from '../proxy/relay.ts';
+import type { ClientChannel } from '../proxy/upstream.ts';
 import { parseJson, readBody } from './body.ts';
 import { clientIp } from './clientIp.ts';
 import { apiKeyOf } from './credentials.ts';
@@ -25,6 +26,10 @@ import { SseStream } from './sse.ts';
 const NEGOTIABLE_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
 /** Revisions a request may name in `MCP-Protocol-Version` (2026-07-28 clients send no `initialize`). */
 const ACCEPTED_VERSIONS = new Set(['2026-07-28', ...NEGOTIABLE_VERSIONS]);
+
+const GATE_INSTRUCTIONS = (maxCalls: number) =>
+  `Tool calls cost credits: each tool's price is in _meta["paygate/pricing"] of tools/list. ` +
+  `Up to ${maxCalls} calls can run as one request with ${BATCH_METHOD} {calls: [{name, arguments}]}: all are admitted or none.`;
 
 /** Methods anyone may call, so that clients can connect and discover tools and their prices. */
 const LISTING_METHODS = new Set(['tools/list', 'resources/list', 'resources/templates/list', 'prompts/list']);
@@ -201,22 +206,22 @@ export class McpEndpoint {
   }
 
   #notification(message: JsonRpcNotification, session: Session | undefined): void {
-    const relay = this.#engine.relay;
+    const upstream = this.#engine.upstream;
     const params = message.params;
     if (message.method === 'notifications/cancelled' && session && params) {
       const requestId = params.requestId;
       if (typeof requestId === 'string' || typeof requestId === 'number') {
-        relay.cancel(session.id, requestId, typeof params.reason === 'string' ? params.reason : undefined);
+        upstream.cancel(session.id, requestId, typeof params.reason === 'string' ? params.reason : undefined);
       }
     } else if (message.method === 'notifications/roots/list_changed') {
-      relay.backend.notify(message.method);
+      upstream.notifyAll(message.method);
     }
   }
 
   #answer(message: JsonRpcResponse, session: Session | undefined, apiKey: string | undefined): void {
     const answer = 'error' in message ? { error: message.error } : { result: message.result };
     const from = { origin: session?.id ?? '', keyHash: this.#engine.lookup(apiKey)?.keyHash };
-    const outcome = this.#engine.relay.answer(message.id as JsonRpcId, answer, from);
+    const outcome = this.#engine.upstream.answer(message.id as JsonRpcId, answer, from);
     if (outcome === 'unknown') throw new HttpError(400, `no request with id ${JSON.stringify(message.id)} is waiting for an answer (it may have timed out)`);
     if (outcome === 'forbidden') throw new HttpError(403, 'that request was sent to another client');
   }
@@ -236,29 +241,22 @@ export class McpEndpoint {
       outcome = { body: { result: {} }, record: undefined, rateLimit: null, unauthorized: false };
     } else if (method === 'tools/call') {
       outcome = await engine.callTool(caller, params, channel);
+    } else if (method === BATCH_METHOD) {
+      outcome = await engine.callBatch(caller, params, channel);
     } else if (LISTING_METHODS.has(method)) {
       outcome = await engine.forward(method, params, engine.authorize(caller) ? undefined : caller.record, channel);
     } else {
-      outcome = engine.authorize(caller) ?? (await this.#forwardKeyed(method, params, caller.record, channel));
+      outcome = engine.authorize(caller) ?? (await engine.forward(method, params, caller.record, channel));
     }
     const status = outcome.unauthorized ? 401 : 200;
     const headers = { ...this.#headers(outcome.record, outcome), ...extraHeaders };
     channel.finish(status, { jsonrpc: '2.0', id: message.id, ...outcome.body } as JsonRpcResponse, headers);
   }
 
-  /** Forwards a method that needs a valid key; subscriptions are shared between clients upstream. */
-  async #forwardKeyed(method: string, params: JsonObject | undefined, record: KeyRecord | undefined, channel: PostChannel): Promise<Outcome> {
-    const relay = this.#engine.relay;
-    if ((method === 'resources/subscribe' || method === 'resources/unsubscribe') && typeof params?.uri === 'string') {
-      if (!relay.subscription(method, params.uri, channel.origin)) return { body: { result: {} }, record, rateLimit: null, unauthorized: false };
-    }
-    return this.#engine.forward(method, params, record, channel);
-  }
-
   #initialize(params: JsonObject | undefined): { outcome: Outcome; session?: Session } {
-    const identity = this.#engine.relay.backend.identity();
+    const identity = this.#engine.upstream.identity();
     if (!identity) {
-      const reason = this.#engine.relay.backend.status().reason ?? 'it has not started';
+      const reason = [...this.#engine.upstream.statuses().values()].find((status) => status.reason)?.reason ?? 'it has not started';
       return {
         outcome: {
           body: { error: { code: ErrorCode.BackendUnavailable, message: `the MCP server behind the gate is not available: ${reason}` } },
@@ -272,12 +270,14 @@ export class McpEndpoint {
     const protocolVersion = requested && NEGOTIABLE_VERSIONS.includes(requested) ? requested : NEGOTIABLE_VERSIONS[0]!;
     const capabilities = isObject(params?.capabilities) ? params.capabilities : {};
     const session = this.#sessions.create(protocolVersion, capabilities, this.#options.now());
+    const batch = { method: BATCH_METHOD, maxCalls: this.#engine.options.maxBatchSize };
+    const experimental = isObject(identity.capabilities.experimental) ? identity.capabilities.experimental : {};
     const result: JsonObject = {
       protocolVersion,
-      capabilities: identity.capabilities,
+      capabilities: { ...identity.capabilities, experimental: { ...experimental, 'paygate/batch': batch } },
       serverInfo: this.#options.name === undefined ? identity.serverInfo : { ...identity.serverInfo, name: this.#options.name },
+      instructions: [identity.instructions, GATE_INSTRUCTIONS(batch.maxCalls)].filter(Boolean).join('\n\n'),
     };
-    if (identity.instructions !== undefined) result.instructions = identity.instructions;
     return { outcome: { body: { result }, record: undefined, rateLimit: null, unauthorized: false }, session };
   }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { JsonObject, JsonRpcNotification, JsonRpcRequest } from '../proxy/jsonrpc.ts';
-import type { SessionDirectory } from '../proxy/relay.ts';
+import type { SessionDirectory } from '../proxy/upstream.ts';
 import type { SseStream } from './sse.ts';
 
 /** One MCP client session (`Mcp-Session-Id`). Credits belong to keys, never to sessions. */

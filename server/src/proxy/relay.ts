@@ -1,31 +1,13 @@
-import type { Backend, ForwardedRequest, ServerMessage } from './backend.ts';
+import type { Backend, BackendStatus, ForwardedRequest, ServerIdentity, ServerMessage } from './backend.ts';
 import {
   ErrorCode,
   isObject,
   type JsonObject,
-  type JsonRpcErrorBody,
   type JsonRpcId,
   type JsonRpcNotification,
   type JsonRpcRequest,
 } from './jsonrpc.ts';
-
-/** Where messages for one client go: the open answer to its request, or its session's stream. */
-export interface ClientChannel {
-  /** The client session, or a value unique to one stateless request. */
-  readonly origin: string;
-  /** Hash of the API key the client presented, if any: only it may answer requests sent here. */
-  readonly keyHash: string | undefined;
-  /** The client's id for the request this channel answers, so that the client can cancel it. */
-  readonly requestId: JsonRpcId | undefined;
-  /** Sends a message to the client; false when there is no way to reach it now. */
-  deliver(message: JsonRpcRequest | JsonRpcNotification): boolean;
-}
-
-/** The clients with a session, for notifications that concern all of them. */
-export interface SessionDirectory {
-  broadcast(message: JsonRpcNotification): void;
-  deliverToOrigin(origin: string, message: JsonRpcNotification): void;
-}
+import type { AnswerOutcome, ClientAnswer, ClientChannel, SessionDirectory, Upstream } from './upstream.ts';
 
 interface InFlight {
   upstreamId: JsonRpcId;
@@ -38,8 +20,6 @@ interface ServerRequest {
   upstreamId: JsonRpcId;
   channel: ClientChannel;
 }
-
-export type AnswerOutcome = 'delivered' | 'unknown' | 'forbidden';
 
 const BROADCAST = new Set([
   'notifications/tools/list_changed',
@@ -61,7 +41,7 @@ function progressTokenOf(params: JsonObject | undefined): string | number | unde
  * has one, otherwise to the one client with requests in flight. When several clients have requests
  * in flight, a message that names none of them is refused rather than sent to the wrong one.
  */
-export class Relay {
+export class Relay implements Upstream {
   readonly backend: Backend;
   readonly #sessions: SessionDirectory;
   readonly #inflightByOrigin = new Map<string, Set<InFlight>>();
@@ -77,8 +57,10 @@ export class Relay {
     backend.onServerMessage = (message) => this.#fromBackend(message);
   }
 
-  /** Forwards a client request. The caller maps the answer back to the client's own id. */
   forward(method: string, params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): ForwardedRequest {
+    if ((method === 'resources/subscribe' || method === 'resources/unsubscribe') && typeof params?.uri === 'string') {
+      if (!this.#subscription(method, params.uri, channel.origin)) return { upstreamId: -1, response: Promise.resolve({ jsonrpc: '2.0', id: -1, result: {} }) };
+    }
     const clientToken = progressTokenOf(params);
     const entry: InFlight = { upstreamId: 0, channel, progressToken: clientToken, upstreamToken: undefined };
     let upstreamParams = params;
@@ -96,7 +78,6 @@ export class Relay {
     return forwarded;
   }
 
-  /** Passes a client's cancellation of one of its requests on to the backend. */
   cancel(origin: string, requestId: JsonRpcId, reason: string | undefined): void {
     for (const entry of this.#inflightByOrigin.get(origin) ?? []) {
       if (entry.channel.requestId !== requestId) continue;
@@ -104,8 +85,7 @@ export class Relay {
     }
   }
 
-  /** A client's answer to a request the backend sent it. */
-  answer(id: JsonRpcId, answer: { result: JsonObject } | { error: JsonRpcErrorBody }, from: { origin: string; keyHash: string | undefined }): AnswerOutcome {
+  answer(id: JsonRpcId, answer: ClientAnswer, from: { origin: string; keyHash: string | undefined }): AnswerOutcome {
     if (typeof id !== 'number') return 'unknown';
     const pending = this.#serverRequests.get(id);
     if (!pending) return 'unknown';
@@ -116,11 +96,27 @@ export class Relay {
     return 'delivered';
   }
 
+  notifyAll(method: string): void {
+    this.backend.notify(method);
+  }
+
+  identity(): ServerIdentity | undefined {
+    return this.backend.identity();
+  }
+
+  statuses(): Map<string, BackendStatus> {
+    return new Map([[this.backend.label, this.backend.status()]]);
+  }
+
+  close(): Promise<void> {
+    return this.backend.close();
+  }
+
   /**
-   * Keeps one upstream subscription per resource for all clients: returns true when the request must
-   * go to the backend, false when it can be answered at once.
+   * Keeps one upstream subscription per resource for all clients: true when the request must go to
+   * the backend, false when it can be answered at once.
    */
-  subscription(method: 'resources/subscribe' | 'resources/unsubscribe', uri: string, origin: string): boolean {
+  #subscription(method: 'resources/subscribe' | 'resources/unsubscribe', uri: string, origin: string): boolean {
     let origins = this.#subscriptions.get(uri);
     if (method === 'resources/subscribe') {
       if (!origins) this.#subscriptions.set(uri, (origins = new Set()));
@@ -134,7 +130,6 @@ export class Relay {
     return true;
   }
 
-  /** Forgets a client whose session ended, and the subscriptions only it held. */
   forgetOrigin(origin: string): void {
     for (const [uri, origins] of this.#subscriptions) {
       if (origins.delete(origin) && origins.size === 0) {
