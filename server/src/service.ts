@@ -16,9 +16,8 @@ import { SessionTable } from './http/sessions.ts';
 import { displayPrefix, hashApiKey } from './keys/apiKey.ts';
 import { importKeys, parseKeyImport, type ImportedKey } from './keys/import.ts';
 import { newKeyRecord } from './keys/fields.ts';
-import type { Backend } from './proxy/backend.ts';
-import { Relay } from './proxy/relay.ts';
-import { StdioBackend } from './proxy/stdio.ts';
+import { connect, describeServer, type Connected } from './proxy/connect.ts';
+import type { Upstream } from './proxy/upstream.ts';
 import type { Ledger } from './store/ledger.ts';
 import { markLegacyImported, openLedger, openStateFile } from './store/open.ts';
 import { VERSION } from './version.ts';
@@ -96,13 +95,13 @@ function prepareLedger(settings: GateSettings, now: number, log: (line: string) 
   }
 }
 
-function gateInfo(settings: GateSettings, backend: Backend, sessions: SessionTable, gate: Gate, startedAt: number): GateInfo {
+function gateInfo(settings: GateSettings, upstream: Upstream, sessions: SessionTable, gate: Gate, startedAt: number): GateInfo {
   return {
-    name: settings.name ?? String(backend.identity()?.serverInfo.name ?? 'PayGate'),
+    name: settings.name ?? String(upstream.identity()?.serverInfo.name ?? 'PayGate'),
     version: VERSION,
     startedAt,
     trustedProxies: settings.trustedProxies,
-    backend: () => backend.status(),
+    backends: () => upstream.statuses(),
     sessionCount: () => sessions.size,
     settings: () => ({
       defaultCreditsPerCall: gate.policy.defaultCreditsPerCall,
@@ -112,6 +111,8 @@ function gateInfo(settings: GateSettings, backend: Backend, sessions: SessionTab
       shadowMode: gate.policy.shadowMode,
       refundOnFailure: settings.refundOnFailure,
       callTimeoutMs: settings.callTimeoutMs,
+      maxBatchSize: settings.maxBatchSize,
+      servers: settings.servers.map(describeServer),
     }),
   };
 }
@@ -134,25 +135,23 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
   const startedAt = now();
   const { ledger, recovered, imported } = prepareLedger(settings, startedAt, log);
 
-  const backend = new StdioBackend({
-    label: settings.server.command,
-    command: settings.server.command,
-    args: settings.server.args,
-    clientInfo: { name: 'paygate-mcp', version: VERSION },
-    ...(options.backendStderr ? { stderr: options.backendStderr } : {}),
-  });
+  const gate = new Gate(policyOf(settings));
+  const sessions = new SessionTable({ idleMs: SESSION_IDLE_MS, maxSessions: MAX_SESSIONS, onEnd: (session) => upstream.forgetOrigin(session.id) });
+  let connected: Connected;
   try {
-    await backend.start();
+    connected = await connect(settings.servers, {
+      clientInfo: { name: 'paygate-mcp', version: VERSION },
+      sessions,
+      name: settings.name ?? 'PayGate',
+      remoteIdleMs: SESSION_IDLE_MS,
+      ...(options.backendStderr ? { backendStderr: options.backendStderr } : {}),
+    });
   } catch (error) {
-    await backend.close();
     ledger.close();
     throw new StartError((error as Error).message);
   }
-
-  const gate = new Gate(policyOf(settings));
-  const sessions = new SessionTable({ idleMs: SESSION_IDLE_MS, maxSessions: MAX_SESSIONS, onEnd: (session) => relay.forgetOrigin(session.id) });
-  const relay = new Relay(backend, sessions);
-  const engine = new Engine(gate, ledger, relay, {
+  const { upstream } = connected;
+  const engine = new Engine(gate, ledger, upstream, {
     refundOnFailure: settings.refundOnFailure,
     callTimeoutMs: settings.callTimeoutMs,
     maxBatchSize: settings.maxBatchSize,
@@ -167,7 +166,7 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
     now,
   });
   const guard = new AdminGuard(options.adminKey);
-  const router = new Router([...keyRoutes(ledger), ...reportRoutes(engine, gateInfo(settings, backend, sessions, gate, startedAt))], {
+  const router = new Router([...keyRoutes(ledger), ...reportRoutes(engine, gateInfo(settings, upstream, sessions, gate, startedAt))], {
     guard,
     trustedProxies: settings.trustedProxies,
     maxBodyBytes: ADMIN_BODY_BYTES,
@@ -195,7 +194,7 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
   try {
     port = await listen(server, settings.host, settings.port);
   } catch (error) {
-    await backend.close();
+    await upstream.close();
     ledger.close();
     const message = (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? `port ${settings.port} on ${settings.host} is already in use; pick another with --port` : (error as Error).message;
     throw new StartError(message);
@@ -206,6 +205,7 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
     gate.sweep(t);
     sessions.sweep(t);
     guard.sweep(t);
+    connected.sweep(t);
   }, SWEEP_MS);
   sweeper.unref();
 
@@ -227,7 +227,7 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
         while (inflight > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
         server.closeAllConnections();
         await closed;
-        await backend.close();
+        await upstream.close();
         ledger.close();
       })();
       return closing;

@@ -99,7 +99,7 @@ test('GET /usage pages with a cursor, filters by key, and exports quoted CSV', a
 test('GET /status and /namespaces summarise keys and usage', async () => {
   const status = await gate.admin('GET', '/status');
   assert.equal(status.status, 200);
-  assert.equal(status.json.backend.state, 'ready');
+  assert.equal(Object.values<{ state: string }>(status.json.backends)[0]!.state, 'ready');
   assert.ok(status.json.usage.totalCalls > 0);
   assert.ok(status.json.usage.perTool.echo.calls > 0);
   const namespaces = await gate.admin('GET', '/namespaces');

@@ -41,7 +41,7 @@ test('--server is split like a shell line: quoted arguments stay whole', async (
   fs.mkdirSync(spaced);
   const backend = path.join(spaced, 'backend.ts');
   fs.copyFileSync(path.join(import.meta.dirname, '..', 'fixtures', 'backend.ts'), backend);
-  const gate = await GateProcess.start(['--rate-limit', '0'], { server: `"${process.execPath}" '${backend}'` });
+  const gate = await GateProcess.start(['--rate-limit', '0'], { backend: { server: `"${process.execPath}" '${backend}'` } });
   const { key } = await gate.createKey();
   assert.equal((await gate.callTool(key, 'echo', { text: 'quoted' })).json.result.content[0].text, 'quoted');
 });

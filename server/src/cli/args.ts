@@ -1,7 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import shellQuote from 'shell-quote';
 import { loadConfigFile } from '../config/load.ts';
-import { DEFAULTS, type ConfigFile, type GateSettings } from '../config/types.ts';
+import { DEFAULTS, type ConfigFile, type GateSettings, type ServerSpec } from '../config/types.ts';
 import { quotaLimits } from '../keys/fields.ts';
 import type { ToolPolicy } from '../gate/types.ts';
 
@@ -10,6 +10,7 @@ export class UsageError extends Error {}
 
 export const WRAP_OPTIONS = {
   server: { type: 'string' },
+  'remote-url': { type: 'string' },
   config: { type: 'string' },
   port: { type: 'string' },
   host: { type: 'string' },
@@ -84,17 +85,51 @@ export function parseServerCommand(raw: string): { command: string; args: string
   return { command, args };
 }
 
+function remoteUrl(flag: string, raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new UsageError(`${flag} must be an http(s) URL such as https://mcp.example.com/mcp, not "${raw}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`${flag} must be an http(s) URL, not ${url.protocol}`);
+  return url.href;
+}
+
+/**
+ * The servers to gate: `--server` or `--remote-url` (which replace the config's), else the config's
+ * `serverCommand`, `remoteUrl` or `servers` list. Exactly one of them.
+ */
+function serversOf(flags: WrapFlags, file: ConfigFile): ServerSpec[] {
+  if (flags.server !== undefined && flags['remote-url'] !== undefined) throw new UsageError('give --server or --remote-url, not both');
+  if (flags.server !== undefined) return [{ kind: 'stdio', prefix: undefined, ...parseServerCommand(flags.server), env: {}, cwd: undefined }];
+  if (flags['remote-url'] !== undefined) {
+    return [{ kind: 'remote', prefix: undefined, url: remoteUrl('--remote-url', flags['remote-url']), headers: file.remoteHeaders ?? {} }];
+  }
+  const given = [file.serverCommand !== undefined, file.remoteUrl !== undefined, file.servers !== undefined].filter(Boolean).length;
+  if (given === 0) throw new UsageError('give the MCP server to gate: --server "<command>", --remote-url <url>, or serverCommand, remoteUrl or servers in --config');
+  if (given > 1) throw new UsageError('the config gives more than one of serverCommand, remoteUrl and servers: keep one');
+  if (file.serverCommand !== undefined) {
+    return [{ kind: 'stdio', prefix: undefined, command: file.serverCommand, args: file.serverArgs ?? [], env: {}, cwd: undefined }];
+  }
+  if (file.remoteUrl !== undefined) return [{ kind: 'remote', prefix: undefined, url: remoteUrl('remoteUrl', file.remoteUrl), headers: file.remoteHeaders ?? {} }];
+  const seen = new Set<string>();
+  return file.servers!.map((entry, index) => {
+    if (seen.has(entry.prefix)) throw new UsageError(`servers[${index}]: the prefix "${entry.prefix}" is already used by another server`);
+    seen.add(entry.prefix);
+    if (entry.remoteUrl !== undefined) {
+      if (entry.serverArgs ?? entry.env ?? entry.cwd) throw new UsageError(`servers[${index}] is remote: serverArgs, env and cwd apply only to serverCommand`);
+      return { kind: 'remote', prefix: entry.prefix, url: remoteUrl(`servers[${index}].remoteUrl`, entry.remoteUrl), headers: entry.headers ?? {} };
+    }
+    if (entry.headers) throw new UsageError(`servers[${index}] runs a command: headers apply only to remoteUrl`);
+    return { kind: 'stdio', prefix: entry.prefix, command: entry.serverCommand!, args: entry.serverArgs ?? [], env: entry.env ?? {}, cwd: entry.cwd };
+  });
+}
+
 /** Merges flags over the config file over defaults. */
 export function resolveSettings(flags: WrapFlags): GateSettings {
   const file: ConfigFile = flags.config === undefined ? {} : loadConfigFile(flags.config);
-  let server: { command: string; args: string[] };
-  if (flags.server !== undefined) {
-    server = parseServerCommand(flags.server);
-  } else if (file.serverCommand !== undefined) {
-    server = { command: file.serverCommand, args: file.serverArgs ?? [] };
-  } else {
-    throw new UsageError('give the MCP server to gate: --server "<command>" (or serverCommand in --config)');
-  }
+  const servers = serversOf(flags, file);
   if (flags['no-state'] && flags['state-file'] !== undefined) throw new UsageError('--no-state and --state-file cannot be used together');
 
   const toolPricing: Record<string, ToolPolicy> = { ...file.toolPricing };
@@ -110,7 +145,7 @@ export function resolveSettings(flags: WrapFlags): GateSettings {
   }
   return {
     name: flags.name ?? file.name,
-    server,
+    servers,
     host: flags.host ?? file.host ?? DEFAULTS.host,
     port: flags.port === undefined ? (file.port ?? DEFAULTS.port) : wholeNumber('--port', flags.port, 0, 65535),
     defaultCreditsPerCall:

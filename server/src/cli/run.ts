@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { GateSettings } from '../config/types.ts';
+import { describeServer } from '../proxy/connect.ts';
 import { startGate, type RunningGate } from '../service.ts';
 import { VERSION } from '../version.ts';
 import { adminKeyFile, keptSecret, newAdminKey } from './secrets.ts';
@@ -22,7 +23,7 @@ export async function runGate(settings: GateSettings, options: RunOptions): Prom
   const gate = await startGate({ settings, adminKey: admin.value, backendStderr: process.stderr, log });
   const base = gate.url.replace(/\/mcp$/, '');
   const lines = [
-    `PayGate ${VERSION} is gating: ${[settings.server.command, ...settings.server.args].join(' ')}`,
+    `PayGate ${VERSION} is gating: ${settings.servers.map(describeServer).join('; ')}`,
     `  MCP endpoint  ${gate.url}`,
     `  Admin API     ${base}  (header X-Admin-Key)`,
     `  State         ${settings.stateFile === ':memory:' ? 'in memory only (--no-state): nothing is kept' : path.resolve(settings.stateFile)}`,

@@ -1,10 +1,17 @@
 import fs from 'node:fs';
 import * as jsonc from 'jsonc-parser';
 import schema from '../../../schemas/paygate.schema.json' with { type: 'json' };
+import type { ValidateFunction } from 'ajv/dist/2020.js';
 import { ajv, explain } from '../validation/ajv.ts';
 import type { ConfigFile } from './types.ts';
 
-const validateConfig = ajv.compile<ConfigFile>(schema);
+let compiled: ValidateFunction<ConfigFile> | undefined;
+
+/** Compiled on first use: commands that read no config should not pay for it. */
+function validateConfig(value: unknown): value is ConfigFile {
+  compiled ??= ajv.compile<ConfigFile>(schema);
+  return compiled(value);
+}
 
 /** A config file that cannot be used; `problems` are `line:column message` lines. */
 export class ConfigError extends Error {
@@ -45,7 +52,7 @@ export function parseConfig(file: string, text: string): ConfigFile {
   }
   const value: unknown = tree ? jsonc.getNodeValue(tree) : undefined;
   if (!validateConfig(value)) {
-    const problems = (validateConfig.errors ?? []).map((error) => {
+    const problems = (compiled!.errors ?? []).map((error) => {
       const [line] = explain([error], 'config');
       return `${position(text, offsetOf(tree, error.instancePath))} ${line}`;
     });

@@ -1,9 +1,26 @@
 import type { QuotaLimits, ToolPolicy } from '../gate/types.ts';
+import type { ServerSpec } from '../proxy/connect.ts';
+
+export type { ServerSpec };
+
+/** One entry of the config's `servers` list: a stdio command or a remote URL, under a prefix. */
+export interface ServerEntry {
+  prefix: string;
+  serverCommand?: string;
+  serverArgs?: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  remoteUrl?: string;
+  headers?: Record<string, string>;
+}
 
 /** The config file's fields (schemas/paygate.schema.json), as written. */
 export interface ConfigFile {
   serverCommand?: string;
   serverArgs?: string[];
+  remoteUrl?: string;
+  remoteHeaders?: Record<string, string>;
+  servers?: ServerEntry[];
   name?: string;
   host?: string;
   port?: number;
@@ -27,7 +44,7 @@ export interface ConfigFile {
 /** Everything a gate needs to run, after flags, config file and defaults are merged. */
 export interface GateSettings {
   name: string | undefined;
-  server: { command: string; args: string[] };
+  servers: ServerSpec[];
   host: string;
   port: number;
   defaultCreditsPerCall: number;

@@ -214,7 +214,7 @@ export class Engine {
   async #run(method: string, params: JsonObject | undefined, channel: ClientChannel, reservation: Reservation | undefined, charge: Charge | undefined): Promise<Settled> {
     let response: JsonRpcResponse;
     try {
-      response = await this.upstream.forward(method, params, channel, this.options.callTimeoutMs).response;
+      response = await this.upstream.forward(method, params, channel, this.options.callTimeoutMs);
     } catch (error) {
       if (!(error instanceof BackendFailure)) throw error;
       const recorded = reservation && charge ? await this.#settle(reservation, charge, error.message) : true;

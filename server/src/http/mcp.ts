@@ -95,6 +95,7 @@ class PostChannel implements ClientChannel {
   readonly origin: string;
   readonly keyHash: string | undefined;
   readonly requestId: JsonRpcId | undefined;
+  readonly sessionId: string | undefined;
   readonly #res: ServerResponse;
   readonly #accepts: Accepts;
   readonly #session: Session | undefined;
@@ -107,6 +108,7 @@ class PostChannel implements ClientChannel {
     this.#accepts = accepts;
     this.#session = session;
     this.#headers = headers;
+    this.sessionId = session?.id;
     this.origin = session?.id ?? `stateless-${++statelessOrigins}`;
     this.keyHash = caller.record?.keyHash;
     this.requestId = requestId;

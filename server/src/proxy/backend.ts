@@ -1,4 +1,4 @@
-import type { JsonObject, JsonRpcErrorBody, JsonRpcId, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from './jsonrpc.ts';
+import { isObject, type JsonObject, type JsonRpcErrorBody, type JsonRpcId, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from './jsonrpc.ts';
 
 export type BackendState = 'starting' | 'ready' | 'down' | 'stopped';
 
@@ -51,4 +51,26 @@ export interface Backend {
   onServerMessage: ((message: ServerMessage) => void) | undefined;
   onStatusChange: ((status: BackendStatus) => void) | undefined;
   close(): Promise<void>;
+}
+
+/** The revision the gate asks backends for in its own handshake. */
+export const BACKEND_PROTOCOL_VERSION = '2025-11-25';
+
+/** The gate's capabilities towards backends: it relays these requests to its own clients. */
+export const RELAYED_CLIENT_CAPABILITIES = { sampling: {}, elicitation: {}, roots: { listChanged: true } };
+
+export function handshakeParams(clientInfo: { name: string; version: string }): JsonObject {
+  return { protocolVersion: BACKEND_PROTOCOL_VERSION, capabilities: RELAYED_CLIENT_CAPABILITIES, clientInfo };
+}
+
+/** The backend's identity from its answer to `initialize`; throws when it refused. */
+export function identityFrom(answer: JsonRpcResponse, label: string): ServerIdentity {
+  if ('error' in answer) throw new Error(`the MCP server "${label}" refused initialize: ${answer.error.message}`);
+  const result = answer.result;
+  return {
+    protocolVersion: typeof result.protocolVersion === 'string' ? result.protocolVersion : BACKEND_PROTOCOL_VERSION,
+    capabilities: isObject(result.capabilities) ? result.capabilities : {},
+    serverInfo: isObject(result.serverInfo) ? result.serverInfo : { name: label, version: '0' },
+    ...(typeof result.instructions === 'string' ? { instructions: result.instructions } : {}),
+  };
 }

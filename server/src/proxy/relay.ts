@@ -1,4 +1,4 @@
-import type { Backend, BackendStatus, ForwardedRequest, ServerIdentity, ServerMessage } from './backend.ts';
+import type { Backend, BackendStatus, ServerIdentity, ServerMessage } from './backend.ts';
 import {
   ErrorCode,
   isObject,
@@ -6,6 +6,7 @@ import {
   type JsonRpcId,
   type JsonRpcNotification,
   type JsonRpcRequest,
+  type JsonRpcResponse,
 } from './jsonrpc.ts';
 import type { AnswerOutcome, ClientAnswer, ClientChannel, SessionDirectory, Upstream } from './upstream.ts';
 
@@ -26,6 +27,9 @@ const BROADCAST = new Set([
   'notifications/resources/list_changed',
   'notifications/prompts/list_changed',
 ]);
+
+/** Ids of requests servers send to clients: unique over every relay, so that an answer finds its way back. */
+let nextServerRequestId = 1;
 
 function progressTokenOf(params: JsonObject | undefined): string | number | undefined {
   const meta = params?._meta;
@@ -48,7 +52,6 @@ export class Relay implements Upstream {
   readonly #serverRequests = new Map<number, ServerRequest>();
   readonly #byProgressToken = new Map<string, InFlight>();
   readonly #subscriptions = new Map<string, Set<string>>();
-  #nextServerRequestId = 1;
   #nextProgressToken = 1;
 
   constructor(backend: Backend, sessions: SessionDirectory) {
@@ -57,9 +60,9 @@ export class Relay implements Upstream {
     backend.onServerMessage = (message) => this.#fromBackend(message);
   }
 
-  forward(method: string, params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): ForwardedRequest {
+  forward(method: string, params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcResponse> {
     if ((method === 'resources/subscribe' || method === 'resources/unsubscribe') && typeof params?.uri === 'string') {
-      if (!this.#subscription(method, params.uri, channel.origin)) return { upstreamId: -1, response: Promise.resolve({ jsonrpc: '2.0', id: -1, result: {} }) };
+      if (!this.#subscription(method, params.uri, channel.origin)) return Promise.resolve({ jsonrpc: '2.0', id: 0, result: {} });
     }
     const clientToken = progressTokenOf(params);
     const entry: InFlight = { upstreamId: 0, channel, progressToken: clientToken, upstreamToken: undefined };
@@ -73,9 +76,7 @@ export class Relay implements Upstream {
     const forwarded = this.backend.request(method, upstreamParams, timeoutMs);
     entry.upstreamId = forwarded.upstreamId;
     this.#track(entry);
-    const untrack = () => this.#untrack(entry);
-    forwarded.response.then(untrack, untrack);
-    return forwarded;
+    return forwarded.response.finally(() => this.#untrack(entry));
   }
 
   cancel(origin: string, requestId: JsonRpcId, reason: string | undefined): void {
@@ -205,7 +206,7 @@ export class Relay implements Upstream {
       this.backend.respond(request.id, { result: {} });
       return;
     }
-    const id = this.#nextServerRequestId++;
+    const id = nextServerRequestId++;
     const channel = this.#deliverToSoleClient({ ...request, id });
     if (channel) {
       this.#serverRequests.set(id, { upstreamId: request.id, channel });

@@ -1,15 +1,18 @@
 import type { ChildProcess } from 'node:child_process';
 import { ReadBuffer, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
 import spawn from 'cross-spawn';
+import { PendingRequests } from './pending.ts';
 import {
   BackendFailure,
+  handshakeParams,
+  identityFrom,
   type Backend,
   type BackendStatus,
   type ForwardedRequest,
   type ServerIdentity,
   type ServerMessage,
 } from './backend.ts';
-import { isObject, type JsonObject, type JsonRpcErrorBody, type JsonRpcId, type JsonRpcMessage, type JsonRpcResponse } from './jsonrpc.ts';
+import type { JsonObject, JsonRpcErrorBody, JsonRpcId, JsonRpcMessage } from './jsonrpc.ts';
 
 type SdkMessage = Parameters<typeof serializeMessage>[0];
 
@@ -29,18 +32,8 @@ export interface StdioBackendOptions {
   stderr?: NodeJS.WritableStream;
 }
 
-interface Pending {
-  resolve: (response: JsonRpcResponse) => void;
-  reject: (error: BackendFailure) => void;
-  timer: NodeJS.Timeout | undefined;
-}
-
-const PROTOCOL_VERSION = '2025-11-25';
 const STABLE_AFTER_MS = 30_000;
 const STDERR_TAIL_BYTES = 2048;
-
-/** The gate's capabilities towards the backend: it relays these requests to its own clients. */
-const RELAYED_CLIENT_CAPABILITIES = { sampling: {}, elicitation: {}, roots: { listChanged: true } };
 
 function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
   return signal ? `was killed by ${signal}` : `exited with code ${code ?? 'unknown'}`;
@@ -57,7 +50,7 @@ export class StdioBackend implements Backend {
   onServerMessage: ((message: ServerMessage) => void) | undefined;
   onStatusChange: ((status: BackendStatus) => void) | undefined;
   readonly #options: StdioBackendOptions;
-  readonly #pending = new Map<JsonRpcId, Pending>();
+  readonly #pending = new PendingRequests();
   #child: ChildProcess | undefined;
   #identity: ServerIdentity | undefined;
   #status: BackendStatus = { state: 'starting', restarts: 0 };
@@ -106,7 +99,7 @@ export class StdioBackend implements Backend {
     this.#setStatus({ state: 'stopped', reason: 'the gate is shutting down' });
     const child = this.#child;
     this.#child = undefined;
-    this.#failPending('down', `the MCP server "${this.label}" was stopped`);
+    this.#pending.failAll('down', `the MCP server "${this.label}" was stopped`);
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.stdin?.end();
@@ -186,20 +179,8 @@ export class StdioBackend implements Backend {
   }
 
   async #handshake(): Promise<void> {
-    const { response } = this.#send(
-      'initialize',
-      { protocolVersion: PROTOCOL_VERSION, capabilities: RELAYED_CLIENT_CAPABILITIES, clientInfo: this.#options.clientInfo },
-      this.#options.initTimeoutMs ?? 30_000,
-    );
-    const answer = await response;
-    if ('error' in answer) throw new Error(`the MCP server "${this.label}" refused initialize: ${answer.error.message}`);
-    const result = answer.result;
-    this.#identity = {
-      protocolVersion: typeof result.protocolVersion === 'string' ? result.protocolVersion : PROTOCOL_VERSION,
-      capabilities: isObject(result.capabilities) ? result.capabilities : {},
-      serverInfo: isObject(result.serverInfo) ? result.serverInfo : { name: this.label, version: '0' },
-      ...(typeof result.instructions === 'string' ? { instructions: result.instructions } : {}),
-    };
+    const { response } = this.#send('initialize', handshakeParams(this.#options.clientInfo), this.#options.initTimeoutMs ?? 30_000);
+    this.#identity = identityFrom(await response, this.label);
     this.notify('notifications/initialized');
     this.#setStatus({ state: 'ready', pid: this.#child?.pid });
   }
@@ -207,17 +188,9 @@ export class StdioBackend implements Backend {
   /** Sends a request whatever the state (the handshake needs that); it fails after `timeoutMs` (0: never). */
   #send(method: string, params: JsonObject | undefined, timeoutMs: number): ForwardedRequest {
     const upstreamId = this.#nextId++;
-    const response = new Promise<JsonRpcResponse>((resolve, reject) => {
-      const pending: Pending = { resolve, reject, timer: undefined };
-      if (timeoutMs > 0) {
-        pending.timer = setTimeout(() => {
-          this.#pending.delete(upstreamId);
-          this.notify('notifications/cancelled', { requestId: upstreamId, reason: 'timed out at the gate' });
-          reject(new BackendFailure('timeout', `the MCP server "${this.label}" did not answer ${method} within ${timeoutMs} ms`));
-        }, timeoutMs);
-      }
-      this.#pending.set(upstreamId, pending);
-    });
+    const response = this.#pending.wait(upstreamId, timeoutMs, `the MCP server "${this.label}" did not answer ${method} within ${timeoutMs} ms`, () =>
+      this.notify('notifications/cancelled', { requestId: upstreamId, reason: 'timed out at the gate' }),
+    );
     this.#write({ jsonrpc: '2.0', id: upstreamId, method, ...(params === undefined ? {} : { params }) });
     return { upstreamId, response };
   }
@@ -242,24 +215,8 @@ export class StdioBackend implements Backend {
   }
 
   #dispatch(message: JsonRpcMessage): void {
-    if ('method' in message) {
-      this.onServerMessage?.(message);
-      return;
-    }
-    if (!('id' in message) || message.id === null) return;
-    const pending = this.#pending.get(message.id);
-    if (!pending) return;
-    this.#pending.delete(message.id);
-    clearTimeout(pending.timer);
-    pending.resolve(message);
-  }
-
-  #failPending(kind: BackendFailure['kind'], reason: string): void {
-    for (const pending of this.#pending.values()) {
-      clearTimeout(pending.timer);
-      pending.reject(new BackendFailure(kind, reason));
-    }
-    this.#pending.clear();
+    if ('method' in message) this.onServerMessage?.(message);
+    else if ('id' in message && message.id !== null) this.#pending.settle(message);
   }
 
   #lastStderrLine(): string {
@@ -271,7 +228,7 @@ export class StdioBackend implements Backend {
     if (this.#child !== child) return;
     this.#child = undefined;
     const reason = `the MCP server "${this.label}" ${how}${this.#lastStderrLine()}`;
-    this.#failPending('crashed', reason);
+    this.#pending.failAll('crashed', reason);
     if (this.#status.state === 'stopped') return;
     const wasStable = Date.now() - this.#startedAt > STABLE_AFTER_MS;
     if (wasStable) this.#restartDelay = this.#options.restartDelayMs ?? 250;

@@ -1,5 +1,5 @@
-import type { BackendStatus, ForwardedRequest, ServerIdentity } from './backend.ts';
-import type { JsonObject, JsonRpcErrorBody, JsonRpcId, JsonRpcNotification, JsonRpcRequest } from './jsonrpc.ts';
+import type { BackendStatus, ServerIdentity } from './backend.ts';
+import type { JsonObject, JsonRpcErrorBody, JsonRpcId, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from './jsonrpc.ts';
 
 /** Where messages for one client go: the open answer to its request, or its session's stream. */
 export interface ClientChannel {
@@ -9,6 +9,8 @@ export interface ClientChannel {
   readonly keyHash: string | undefined;
   /** The client's id for the request this channel answers, so that the client can cancel it. */
   readonly requestId: JsonRpcId | undefined;
+  /** The client's MCP session, if it has one. */
+  readonly sessionId: string | undefined;
   /** Sends a message to the client; false when there is no way to reach it now. */
   deliver(message: JsonRpcRequest | JsonRpcNotification): boolean;
 }
@@ -25,8 +27,11 @@ export type ClientAnswer = { result: JsonObject } | { error: JsonRpcErrorBody };
 
 /** What the gate forwards to: one MCP server, or several behind prefixes. */
 export interface Upstream {
-  /** Forwards a client request; the caller maps the answer back to the client's own id. */
-  forward(method: string, params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): ForwardedRequest;
+  /**
+   * Forwards a client request; the caller maps the answer back to the client's own id. Rejects with
+   * a `BackendFailure` when the server cannot answer.
+   */
+  forward(method: string, params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcResponse>;
   /** Passes a client's cancellation of one of its requests on. */
   cancel(origin: string, requestId: JsonRpcId, reason: string | undefined): void;
   /** A client's answer to a request a server sent it. */

@@ -5,7 +5,8 @@ import { isValidIpRule } from '../gate/ipRules.ts';
 const addFormats = addFormatsModule.default;
 
 /** One Ajv for the whole program: JSON Schema 2020-12, every error reported, our own formats. */
-export const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
+// strictRequired is off: `oneOf: [{required: [a]}, {required: [b]}]` names properties defined beside it.
+export const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, strictRequired: false, allowUnionTypes: true });
 addFormats(ajv);
 ajv.addVocabulary(['markdownDescription']);
 ajv.addFormat('ip-rule', { type: 'string', validate: isValidIpRule });

@@ -14,7 +14,8 @@ export interface GateInfo {
   version: string;
   startedAt: number;
   trustedProxies: number;
-  backend(): BackendStatus;
+  /** Every wrapped server's state, by label. */
+  backends(): Map<string, BackendStatus>;
   sessionCount(): number;
   /** The settings that decide prices and limits, as the gate applies them now. */
   settings(): Record<string, unknown>;
@@ -31,9 +32,12 @@ export function reportRoutes(engine: Engine, info: GateInfo): Route[] {
       path: '/health',
       access: 'public',
       handle({ now }) {
-        const backend = info.backend();
         const problems: string[] = [];
-        if (backend.state !== 'ready') problems.push(backend.reason ?? `the MCP server is ${backend.state}`);
+        const backends: Record<string, { state: string; restarts: number }> = {};
+        for (const [label, status] of info.backends()) {
+          backends[label] = { state: status.state, restarts: status.restarts };
+          if (status.state !== 'ready') problems.push(status.reason ?? `the MCP server ${label} is ${status.state}`);
+        }
         if (ledger.failure) problems.push(`the ledger cannot be written: ${ledger.failure.message}`);
         return {
           status: problems.length ? 503 : 200,
@@ -42,7 +46,7 @@ export function reportRoutes(engine: Engine, info: GateInfo): Route[] {
             ...(problems.length ? { reason: problems.join('; ') } : {}),
             version: info.version,
             uptime: Math.round((now - info.startedAt) / 1000),
-            backend: { state: backend.state, restarts: backend.restarts },
+            backends,
             sessions: info.sessionCount(),
           },
         };
@@ -119,13 +123,12 @@ export function reportRoutes(engine: Engine, info: GateInfo): Route[] {
           perTool[tool] = { ...stats };
           totalDenied += stats.denied;
         }
-        const backend = info.backend();
         return {
           json: {
             name: info.name,
             version: info.version,
             uptime: Math.round((now - info.startedAt) / 1000),
-            backend,
+            backends: Object.fromEntries(info.backends()),
             sessions: info.sessionCount(),
             ...(namespace === undefined ? {} : { filteredNamespace: namespace }),
             keys: totals.keys,

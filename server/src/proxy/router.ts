@@ -1,0 +1,196 @@
+import { BackendFailure, type BackendStatus, type ServerIdentity } from './backend.ts';
+import { ErrorCode, isObject, type JsonObject, type JsonRpcId, type JsonRpcResponse } from './jsonrpc.ts';
+import type { AnswerOutcome, ClientAnswer, ClientChannel, Upstream } from './upstream.ts';
+
+/** The separator between a server's prefix and its own name for a tool or prompt: `github:search`. */
+export const PREFIX_SEPARATOR = ':';
+
+const MAX_LIST_PAGES = 100;
+
+/** The list methods whose items are merged, with the field that holds the items and what names them. */
+const LISTS: Record<string, { field: string; key: 'name' | 'uri' | 'uriTemplate'; prefixed: boolean }> = {
+  'tools/list': { field: 'tools', key: 'name', prefixed: true },
+  'prompts/list': { field: 'prompts', key: 'name', prefixed: true },
+  'resources/list': { field: 'resources', key: 'uri', prefixed: false },
+  'resources/templates/list': { field: 'resourceTemplates', key: 'uriTemplate', prefixed: false },
+};
+
+function ok(result: JsonObject): JsonRpcResponse {
+  return { jsonrpc: '2.0', id: 0, result };
+}
+
+function invalid(message: string): JsonRpcResponse {
+  return { jsonrpc: '2.0', id: 0, error: { code: ErrorCode.InvalidParams, message } };
+}
+
+/**
+ * Several MCP servers behind one gate, each under a prefix: the tools and prompts of `github` are
+ * `github:search`, ... Lists are merged from every server (a server that is down leaves its items
+ * out); a call goes to the server its prefix names, with the prefix taken off. Resources keep their
+ * URIs and are read from the server that listed them.
+ */
+export class Router implements Upstream {
+  readonly #members: ReadonlyMap<string, Upstream>;
+  readonly #resourceOwners = new Map<string, string>();
+  readonly #name: string;
+
+  constructor(members: ReadonlyMap<string, Upstream>, name: string) {
+    this.#members = members;
+    this.#name = name;
+  }
+
+  async forward(method: string, params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcResponse> {
+    const list = LISTS[method];
+    if (list) return this.#merged(method, list, params, channel, timeoutMs);
+    switch (method) {
+      case 'tools/call':
+      case 'prompts/get':
+        return this.#byName(method, params, channel, timeoutMs);
+      case 'resources/read':
+      case 'resources/subscribe':
+      case 'resources/unsubscribe':
+        return this.#byUri(method, params, typeof params?.uri === 'string' ? params.uri : undefined, channel, timeoutMs);
+      case 'completion/complete':
+        return this.#completion(params, channel, timeoutMs);
+      case 'logging/setLevel':
+        return this.#everywhere(method, params, channel, timeoutMs);
+      default:
+        return this.#first().forward(method, params, channel, timeoutMs);
+    }
+  }
+
+  cancel(origin: string, requestId: JsonRpcId, reason: string | undefined): void {
+    for (const member of this.#members.values()) member.cancel(origin, requestId, reason);
+  }
+
+  answer(id: JsonRpcId, answer: ClientAnswer, from: { origin: string; keyHash: string | undefined }): AnswerOutcome {
+    for (const member of this.#members.values()) {
+      const outcome = member.answer(id, answer, from);
+      if (outcome !== 'unknown') return outcome;
+    }
+    return 'unknown';
+  }
+
+  notifyAll(method: string): void {
+    for (const member of this.#members.values()) member.notifyAll(method);
+  }
+
+  forgetOrigin(origin: string): void {
+    for (const member of this.#members.values()) member.forgetOrigin(origin);
+  }
+
+  /** What every server offers together, under the gate's name. */
+  identity(): ServerIdentity | undefined {
+    const identities = [...this.#members].map(([prefix, member]) => [prefix, member.identity()] as const);
+    if (identities.some(([, identity]) => identity === undefined)) return undefined;
+    const capabilities: JsonObject = {};
+    const instructions: string[] = [];
+    for (const [prefix, identity] of identities) {
+      for (const [name, value] of Object.entries(identity!.capabilities)) {
+        capabilities[name] = isObject(value) && isObject(capabilities[name]) ? { ...(capabilities[name] as JsonObject), ...value } : value;
+      }
+      if (identity!.instructions) instructions.push(`${prefix}${PREFIX_SEPARATOR} ${identity!.instructions}`);
+    }
+    return {
+      protocolVersion: identities[0]![1]!.protocolVersion,
+      capabilities,
+      serverInfo: { name: this.#name, version: '1' },
+      ...(instructions.length ? { instructions: instructions.join('\n') } : {}),
+    };
+  }
+
+  statuses(): Map<string, BackendStatus> {
+    const statuses = new Map<string, BackendStatus>();
+    for (const [prefix, member] of this.#members) for (const [label, status] of member.statuses()) statuses.set(`${prefix} (${label})`, status);
+    return statuses;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#members.values()].map((member) => member.close()));
+  }
+
+  #first(): Upstream {
+    return this.#members.values().next().value!;
+  }
+
+  /** Splits `prefix:name`; undefined when no server has that prefix. */
+  #route(name: string): { member: Upstream; name: string } | undefined {
+    const at = name.indexOf(PREFIX_SEPARATOR);
+    if (at <= 0) return undefined;
+    const member = this.#members.get(name.slice(0, at));
+    return member && { member, name: name.slice(at + 1) };
+  }
+
+  #unknownPrefix(what: string, name: string): JsonRpcResponse {
+    return invalid(`no server serves ${what} "${name}": names here are prefix${PREFIX_SEPARATOR}name, with the prefixes ${[...this.#members.keys()].join(', ')}`);
+  }
+
+  #byName(method: string, params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcResponse> {
+    const name = params?.name;
+    if (typeof name !== 'string') return this.#first().forward(method, params, channel, timeoutMs);
+    const route = this.#route(name);
+    if (!route) return Promise.resolve(this.#unknownPrefix(method === 'tools/call' ? 'the tool' : 'the prompt', name));
+    return route.member.forward(method, { ...params, name: route.name }, channel, timeoutMs);
+  }
+
+  #byUri(method: string, params: JsonObject | undefined, uri: string | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcResponse> {
+    const owner = uri === undefined ? undefined : this.#members.get(this.#resourceOwners.get(uri) ?? '');
+    return (owner ?? this.#first()).forward(method, params, channel, timeoutMs);
+  }
+
+  #completion(params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcResponse> {
+    const ref = params?.ref;
+    if (isObject(ref) && ref.type === 'ref/prompt' && typeof ref.name === 'string') {
+      const route = this.#route(ref.name);
+      if (!route) return Promise.resolve(this.#unknownPrefix('the prompt', ref.name));
+      return route.member.forward('completion/complete', { ...params, ref: { ...ref, name: route.name } }, channel, timeoutMs);
+    }
+    return this.#byUri('completion/complete', params, isObject(ref) && typeof ref.uri === 'string' ? ref.uri : undefined, channel, timeoutMs);
+  }
+
+  async #everywhere(method: string, params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcResponse> {
+    const answers = await Promise.allSettled([...this.#members.values()].map((member) => member.forward(method, params, channel, timeoutMs)));
+    const answered = answers.find((answer) => answer.status === 'fulfilled');
+    if (!answered) throw (answers[0] as PromiseRejectedResult).reason;
+    return ok({});
+  }
+
+  /** Every page of one server's list. */
+  async #allPages(member: Upstream, method: string, field: string, channel: ClientChannel, timeoutMs: number): Promise<JsonObject[]> {
+    const items: JsonObject[] = [];
+    let cursor: unknown;
+    for (let page = 0; page < MAX_LIST_PAGES; page++) {
+      const answer = await member.forward(method, cursor === undefined ? undefined : { cursor }, channel, timeoutMs);
+      if ('error' in answer) break;
+      const got = answer.result[field];
+      if (Array.isArray(got)) items.push(...got.filter(isObject));
+      cursor = answer.result.nextCursor;
+      if (typeof cursor !== 'string') break;
+    }
+    return items;
+  }
+
+  async #merged(method: string, list: (typeof LISTS)[string], params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcResponse> {
+    if (params?.cursor !== undefined) return ok({ [list.field]: [] });
+    const members = [...this.#members];
+    const pages = await Promise.allSettled(members.map(([, member]) => this.#allPages(member, method, list.field, channel, timeoutMs)));
+    const items: JsonObject[] = [];
+    pages.forEach((page, index) => {
+      if (page.status !== 'fulfilled') return;
+      const prefix = members[index]![0];
+      for (const item of page.value) {
+        const key = item[list.key];
+        if (typeof key !== 'string') continue;
+        if (list.prefixed) items.push({ ...item, [list.key]: `${prefix}${PREFIX_SEPARATOR}${key}` });
+        else {
+          if (list.key === 'uri') this.#resourceOwners.set(key, prefix);
+          items.push(item);
+        }
+      }
+    });
+    if (items.length === 0 && pages.every((page) => page.status === 'rejected')) {
+      throw new BackendFailure('down', `none of the servers answered ${method}`);
+    }
+    return ok({ [list.field]: items });
+  }
+}
