@@ -140,7 +140,7 @@ export function reportRoutes(engine: Engine, info: GateInfo): Route[] {
               ...(namespace === undefined ? { totalDenied, perTool } : {}),
               denyReasons: Object.fromEntries(ledger.store.denyReasons(namespace)),
             },
-            namespaces: ledger.store.namespaces().map((summary) => summary.namespace),
+            ...(namespace === undefined ? { namespaces: ledger.store.namespaces().map((summary) => summary.namespace) } : {}),
             config: info.settings(),
           },
         };
