@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { GateSettings } from './config/types.ts';
 import { Engine } from './engine/engine.ts';
-import { Gate } from './gate/gate.ts';
+import { PolicyEngine } from './gate/policyEngine.ts';
 import type { Policy } from './gate/types.ts';
 import { keyRoutes } from './http/admin/keys.ts';
 import { reportRoutes, type GateInfo } from './http/admin/reports.ts';
@@ -95,7 +95,7 @@ function prepareLedger(settings: GateSettings, now: number, log: (line: string) 
   }
 }
 
-function gateInfo(settings: GateSettings, upstream: Upstream, sessions: SessionTable, gate: Gate, startedAt: number): GateInfo {
+function gateInfo(settings: GateSettings, upstream: Upstream, sessions: SessionTable, policyEngine: PolicyEngine, startedAt: number): GateInfo {
   return {
     name: settings.name ?? String(upstream.identity()?.serverInfo.name ?? 'PayGate'),
     version: VERSION,
@@ -104,11 +104,11 @@ function gateInfo(settings: GateSettings, upstream: Upstream, sessions: SessionT
     backends: () => upstream.statuses(),
     sessionCount: () => sessions.size,
     settings: () => ({
-      defaultCreditsPerCall: gate.policy.defaultCreditsPerCall,
-      globalRateLimitPerMin: gate.policy.globalRateLimitPerMin,
-      toolPricing: gate.policy.toolPricing,
-      globalQuota: gate.policy.globalQuota,
-      shadowMode: gate.policy.shadowMode,
+      defaultCreditsPerCall: policyEngine.policy.defaultCreditsPerCall,
+      globalRateLimitPerMin: policyEngine.policy.globalRateLimitPerMin,
+      toolPricing: policyEngine.policy.toolPricing,
+      globalQuota: policyEngine.policy.globalQuota,
+      shadowMode: policyEngine.policy.shadowMode,
       refundOnFailure: settings.refundOnFailure,
       callTimeoutMs: settings.callTimeoutMs,
       maxBatchSize: settings.maxBatchSize,
@@ -135,7 +135,7 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
   const startedAt = now();
   const { ledger, recovered, imported } = prepareLedger(settings, startedAt, log);
 
-  const gate = new Gate(policyOf(settings));
+  const policyEngine = new PolicyEngine(policyOf(settings));
   const sessions = new SessionTable({ idleMs: SESSION_IDLE_MS, maxSessions: MAX_SESSIONS, onEnd: (session) => upstream.forgetOrigin(session.id) });
   let connected: Connected;
   try {
@@ -151,7 +151,7 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
     throw new StartError((error as Error).message);
   }
   const { upstream } = connected;
-  const engine = new Engine(gate, ledger, upstream, {
+  const engine = new Engine(policyEngine, ledger, upstream, {
     refundOnFailure: settings.refundOnFailure,
     callTimeoutMs: settings.callTimeoutMs,
     maxBatchSize: settings.maxBatchSize,
@@ -166,7 +166,7 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
     now,
   });
   const guard = new AdminGuard(options.adminKey);
-  const router = new Router([...keyRoutes(ledger), ...reportRoutes(engine, gateInfo(settings, upstream, sessions, gate, startedAt))], {
+  const router = new Router([...keyRoutes(ledger), ...reportRoutes(engine, gateInfo(settings, upstream, sessions, policyEngine, startedAt))], {
     guard,
     trustedProxies: settings.trustedProxies,
     maxBodyBytes: ADMIN_BODY_BYTES,
@@ -202,7 +202,7 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
 
   const sweeper = setInterval(() => {
     const t = now();
-    gate.sweep(t);
+    policyEngine.sweep(t);
     sessions.sweep(t);
     guard.sweep(t);
     connected.sweep(t);

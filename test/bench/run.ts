@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: the gate against the null bridge and the direct stdio floor (one interleaved
- * suite run), per-call latency as stored keys grow, and start-up time and memory with 100,000 keys.
+ * suite run, single calls and batches of 10), per-call latency as stored keys grow, start-up time
+ * and memory with 100,000 keys, and the admission time of a 100-call batch.
  * Uses the black-box harness in ../shared/bench (or $PAYGATE_BENCH_HARNESS). Prints a Markdown
  * summary for the README and writes every raw result to test-results/.
  *
@@ -42,12 +43,13 @@ function runJson(script: string, args: string[]): Promise<any> {
 
 const suite = await runJson(path.join(HARNESS, 'suite.mjs'), [
   '--gate', `paygate=${GATE}`, '--gate', `null=${NULL}`,
-  '--rounds', quick ? '2' : '5', '-n', quick ? '4000' : '20000', '--n1', quick ? '1000' : '3000', '-c', '16', '--batch', '0',
+  '--rounds', quick ? '2' : '5', '-n', quick ? '4000' : '20000', '--n1', quick ? '1000' : '3000', '-c', '16', '--batch', '10',
 ]);
 const scale = await runJson(path.join(HARNESS, 'scale-probe.mjs'), [
   '--gate', GATE, '--sizes', quick ? '1,10000' : '1,1000,100000', '--rounds', quick ? '1' : '3', '-n', '300', '--conc', '1,8',
 ]);
 const startup = await runJson(path.join(ROOT, 'test', 'bench', 'startup.ts'), ['--keys', quick ? '10000' : '100000']);
+const admission = await runJson(path.join(ROOT, 'test', 'bench', 'evaluateBatch.ts'), ['--calls', '100']);
 
 const s = suite.summary;
 const ratio = (a: number, b: number) => (a / b).toFixed(2);
@@ -63,6 +65,10 @@ const lines = [
   `| tools/call, c=16, calls/s | ${s.paygate['single c=16'].callsPerSec} | ${s.null['single c=16'].callsPerSec} | ${s.direct['single c=16'].callsPerSec} | ${ratio(s.paygate['single c=16'].callsPerSec, s.null['single c=16'].callsPerSec)}× |`,
   `| tools/call, c=1, p50 ms | ${s.paygate['single c=1'].p50} | ${s.null['single c=1'].p50} | ${s.direct['single c=1'].p50} | ${ratio(s.paygate['single c=1'].p50, s.null['single c=1'].p50)}× |`,
   `| tools/call, c=16, p99 ms | ${s.paygate['single c=16'].p99} | ${s.null['single c=16'].p99} | ${s.direct['single c=16'].p99} | ${ratio(s.paygate['single c=16'].p99, s.null['single c=16'].p99)}× |`,
+  `| tools/call_batch of 10, c=16, calls/s | ${s.paygate['batch10 c=16'].callsPerSec} | ${s.null['batch10 c=16'].callsPerSec} | ${s.direct['batch10 c=16'].callsPerSec} | ${ratio(s.paygate['batch10 c=16'].callsPerSec, s.null['batch10 c=16'].callsPerSec)}× |`,
+  '',
+  `Batch of 10 against single calls, paygate: ${ratio(s.paygate['batch10 c=16'].callsPerSec, s.paygate['single c=16'].callsPerSec)}× the calls per second. ` +
+    `Admission of a ${admission.calls}-call batch (evaluateBatch, every rule on): ${admission.medianUs} µs median, ${admission.p99Us} µs p99.`,
   '',
   `| stored keys | ${sizes.join(' | ')} |`,
   `|---|${sizes.map(() => '---').join('|')}|`,
@@ -74,5 +80,5 @@ const lines = [
 ];
 const resultsFile = path.join(ROOT, 'test-results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
-fs.writeFileSync(resultsFile, `${JSON.stringify({ suite, scale, startup }, null, 2)}\n`);
+fs.writeFileSync(resultsFile, `${JSON.stringify({ suite, scale, startup, admission }, null, 2)}\n`);
 process.stdout.write(`\n${lines.join('\n')}\n\nEvery run's figures: ${path.relative(ROOT, resultsFile)}\n`);

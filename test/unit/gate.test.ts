@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Gate } from '../../server/src/gate/gate.ts';
+import { PolicyEngine } from '../../server/src/gate/policyEngine.ts';
 import { applyCharge } from '../../server/src/gate/accounting.ts';
 import type { Caller, Decision, KeyRecord } from '../../server/src/gate/types.ts';
 import { keyRecord, NOW, policy } from '../helpers/records.ts';
@@ -14,7 +14,7 @@ function reason(decision: Decision): string {
 }
 
 /** Evaluates, then (if allowed) consumes and charges, as the engine does. */
-function call(gate: Gate, record: KeyRecord, tool = 'echo', now = NOW, argBytes = 0): Decision {
+function call(gate: PolicyEngine, record: KeyRecord, tool = 'echo', now = NOW, argBytes = 0): Decision {
   const decision = gate.evaluate(caller(record), { tool, argBytes }, now);
   if (decision.allowed) {
     gate.consume(decision.buckets);
@@ -24,14 +24,14 @@ function call(gate: Gate, record: KeyRecord, tool = 'echo', now = NOW, argBytes 
 }
 
 test('a call costs the tool price, or the default price for unpriced tools', () => {
-  const gate = new Gate(policy({ defaultCreditsPerCall: 2, toolPricing: { search: { creditsPerCall: 5 } } }));
+  const gate = new PolicyEngine(policy({ defaultCreditsPerCall: 2, toolPricing: { search: { creditsPerCall: 5 } } }));
   const record = keyRecord();
   assert.equal(gate.evaluate(caller(record), { tool: 'search', argBytes: 0 }, NOW).credits, 5);
   assert.equal(gate.evaluate(caller(record), { tool: 'echo', argBytes: 0 }, NOW).credits, 2);
 });
 
 test('creditsPerKbInput adds credits for every started KiB of arguments', () => {
-  const gate = new Gate(policy({ toolPricing: { summarize: { creditsPerCall: 1, creditsPerKbInput: 2 } } }));
+  const gate = new PolicyEngine(policy({ toolPricing: { summarize: { creditsPerCall: 1, creditsPerKbInput: 2 } } }));
   const record = keyRecord();
   assert.equal(gate.evaluate(caller(record), { tool: 'summarize', argBytes: 0 }, NOW).credits, 1);
   assert.equal(gate.evaluate(caller(record), { tool: 'summarize', argBytes: 10 }, NOW).credits, 2);
@@ -40,7 +40,7 @@ test('creditsPerKbInput adds credits for every started KiB of arguments', () => 
 });
 
 test('keys are refused when missing, unknown, revoked or expired, each with its own reason', () => {
-  const gate = new Gate(policy());
+  const gate = new PolicyEngine(policy());
   assert.equal(reason(gate.evaluate({ record: undefined, presentedKey: false, clientIp: undefined }, { tool: 'echo', argBytes: 0 }, NOW)), 'missing_api_key');
   assert.equal(reason(gate.evaluate(caller(undefined), { tool: 'echo', argBytes: 0 }, NOW)), 'invalid_api_key');
   assert.equal(reason(call(gate, keyRecord({ active: false }))), 'key_revoked');
@@ -49,7 +49,7 @@ test('keys are refused when missing, unknown, revoked or expired, each with its 
 });
 
 test('credits run out exactly: a key with 3 credits gets 3 calls at 1 credit', () => {
-  const gate = new Gate(policy());
+  const gate = new PolicyEngine(policy());
   const record = keyRecord({ credits: 3 });
   const results = Array.from({ length: 5 }, () => reason(call(gate, record)));
   assert.deepEqual(results, ['allowed', 'allowed', 'allowed', 'insufficient_credits', 'insufficient_credits']);
@@ -58,7 +58,7 @@ test('credits run out exactly: a key with 3 credits gets 3 calls at 1 credit', (
 });
 
 test('the allow-list admits only its tools and the deny-list refuses its tools', () => {
-  const gate = new Gate(policy());
+  const gate = new PolicyEngine(policy());
   const allowOnly = keyRecord({ allowedTools: ['search'] });
   assert.equal(reason(call(gate, allowOnly, 'search')), 'allowed');
   assert.equal(reason(call(gate, allowOnly, 'echo')), 'tool_not_allowed');
@@ -68,7 +68,7 @@ test('the allow-list admits only its tools and the deny-list refuses its tools',
 });
 
 test('the global rate limit counts all tools of a key, and keys do not share it', () => {
-  const gate = new Gate(policy({ globalRateLimitPerMin: 3 }));
+  const gate = new PolicyEngine(policy({ globalRateLimitPerMin: 3 }));
   const a = keyRecord();
   const b = keyRecord();
   assert.deepEqual([call(gate, a, 'x'), call(gate, a, 'y'), call(gate, a, 'z'), call(gate, a, 'x')].map(reason), [
@@ -81,7 +81,7 @@ test('the global rate limit counts all tools of a key, and keys do not share it'
 });
 
 test('a per-tool rate limit applies to that tool only', () => {
-  const gate = new Gate(policy({ globalRateLimitPerMin: 100, toolPricing: { search: { rateLimitPerMin: 2 } } }));
+  const gate = new PolicyEngine(policy({ globalRateLimitPerMin: 100, toolPricing: { search: { rateLimitPerMin: 2 } } }));
   const record = keyRecord();
   assert.deepEqual([call(gate, record, 'search'), call(gate, record, 'search'), call(gate, record, 'search')].map(reason), [
     'allowed', 'allowed', 'tool_rate_limited',
@@ -92,7 +92,7 @@ test('a per-tool rate limit applies to that tool only', () => {
 });
 
 test('a refused call uses no rate-limit capacity', () => {
-  const gate = new Gate(policy({ globalRateLimitPerMin: 2 }));
+  const gate = new PolicyEngine(policy({ globalRateLimitPerMin: 2 }));
   const broke = keyRecord({ credits: 0 });
   for (let i = 0; i < 5; i++) assert.equal(reason(call(gate, broke)), 'insufficient_credits');
   broke.credits = 10;
@@ -100,25 +100,25 @@ test('a refused call uses no rate-limit capacity', () => {
 });
 
 test('the spending limit caps total spend', () => {
-  const gate = new Gate(policy({ defaultCreditsPerCall: 4 }));
+  const gate = new PolicyEngine(policy({ defaultCreditsPerCall: 4 }));
   const record = keyRecord({ spendingLimit: 10 });
   assert.deepEqual([call(gate, record), call(gate, record), call(gate, record)].map(reason), ['allowed', 'allowed', 'spending_limit_exceeded']);
 });
 
 test('daily call and credit quotas stop a key until the next UTC day', () => {
-  const gate = new Gate(policy({ globalQuota: { dailyCallLimit: 2, monthlyCallLimit: 0, dailyCreditLimit: 0, monthlyCreditLimit: 0 } }));
+  const gate = new PolicyEngine(policy({ globalQuota: { dailyCallLimit: 2, monthlyCallLimit: 0, dailyCreditLimit: 0, monthlyCreditLimit: 0 } }));
   const record = keyRecord();
   assert.deepEqual([call(gate, record), call(gate, record), call(gate, record)].map(reason), ['allowed', 'allowed', 'daily_call_quota_exceeded']);
   const tomorrow = Date.parse('2026-11-26T00:00:01Z');
   assert.equal(reason(call(gate, record, 'echo', tomorrow)), 'allowed');
 
   const credits = keyRecord({ quota: { dailyCallLimit: 0, monthlyCallLimit: 0, dailyCreditLimit: 3, monthlyCreditLimit: 0 } });
-  const pricey = new Gate(policy({ defaultCreditsPerCall: 2 }));
+  const pricey = new PolicyEngine(policy({ defaultCreditsPerCall: 2 }));
   assert.deepEqual([call(pricey, credits), call(pricey, credits)].map(reason), ['allowed', 'daily_credit_quota_exceeded']);
 });
 
 test('monthly quotas carry across days but not across months', () => {
-  const gate = new Gate(policy());
+  const gate = new PolicyEngine(policy());
   const record = keyRecord({ quota: { dailyCallLimit: 0, monthlyCallLimit: 2, dailyCreditLimit: 0, monthlyCreditLimit: 0 } });
   call(gate, record, 'echo', Date.parse('2026-11-02T00:00:00Z'));
   call(gate, record, 'echo', Date.parse('2026-11-03T00:00:00Z'));
@@ -127,7 +127,7 @@ test('monthly quotas carry across days but not across months', () => {
 });
 
 test('a key quota replaces the global quota', () => {
-  const gate = new Gate(policy({ globalQuota: { dailyCallLimit: 1, monthlyCallLimit: 0, dailyCreditLimit: 0, monthlyCreditLimit: 0 } }));
+  const gate = new PolicyEngine(policy({ globalQuota: { dailyCallLimit: 1, monthlyCallLimit: 0, dailyCreditLimit: 0, monthlyCreditLimit: 0 } }));
   const generous = keyRecord({ quota: { dailyCallLimit: 3, monthlyCallLimit: 0, dailyCreditLimit: 0, monthlyCreditLimit: 0 } });
   assert.deepEqual([call(gate, generous), call(gate, generous), call(gate, generous), call(gate, generous)].map(reason), [
     'allowed', 'allowed', 'allowed', 'daily_call_quota_exceeded',
@@ -135,7 +135,7 @@ test('a key quota replaces the global quota', () => {
 });
 
 test('IP allowlists accept IPv4 and IPv6 ranges and IPv4-mapped addresses', () => {
-  const gate = new Gate(policy());
+  const gate = new PolicyEngine(policy());
   const record = keyRecord({ ipAllowlist: ['10.0.0.0/8', '2001:db8::/32', '192.168.1.7'] });
   const verdict = (ip: string | undefined) => reason(gate.evaluate(caller(record, ip as string), { tool: 'echo', argBytes: 0 }, NOW));
   assert.equal(verdict('10.1.2.3'), 'allowed');
@@ -148,7 +148,7 @@ test('IP allowlists accept IPv4 and IPv6 ranges and IPv4-mapped addresses', () =
 });
 
 test('shadow mode lets refused calls through uncharged and says what it would have refused', () => {
-  const gate = new Gate(policy({ shadowMode: true }));
+  const gate = new PolicyEngine(policy({ shadowMode: true }));
   const broke = keyRecord({ credits: 0 });
   const decision = gate.evaluate(caller(broke), { tool: 'echo', argBytes: 0 }, NOW);
   assert.ok(decision.allowed);
@@ -160,7 +160,7 @@ test('shadow mode lets refused calls through uncharged and says what it would ha
 });
 
 test('a batch is admitted whole or not at all, and names the first call that fails', () => {
-  const gate = new Gate(policy({ toolPricing: { big: { creditsPerCall: 5 } } }));
+  const gate = new PolicyEngine(policy({ toolPricing: { big: { creditsPerCall: 5 } } }));
   const record = keyRecord({ credits: 7, deniedTools: ['secret'] });
   const ok = gate.evaluateBatch(caller(record), [{ tool: 'echo', argBytes: 0 }, { tool: 'big', argBytes: 0 }], NOW);
   assert.ok(ok.allAllowed);
@@ -173,7 +173,7 @@ test('a batch is admitted whole or not at all, and names the first call that fai
 });
 
 test('each call in a batch counts against the rate limit', () => {
-  const gate = new Gate(policy({ globalRateLimitPerMin: 5 }));
+  const gate = new PolicyEngine(policy({ globalRateLimitPerMin: 5 }));
   const record = keyRecord();
   const calls = Array.from({ length: 30 }, () => ({ tool: 'echo', argBytes: 0 }));
   const decision = gate.evaluateBatch(caller(record), calls, NOW);
@@ -181,7 +181,7 @@ test('each call in a batch counts against the rate limit', () => {
 });
 
 test('evaluate does not change state; only consume records rate-limit use', () => {
-  const gate = new Gate(policy({ globalRateLimitPerMin: 1 }));
+  const gate = new PolicyEngine(policy({ globalRateLimitPerMin: 1 }));
   const record = keyRecord();
   for (let i = 0; i < 3; i++) assert.ok(gate.evaluate(caller(record), { tool: 'echo', argBytes: 0 }, NOW).allowed);
   assert.equal(record.credits, 100);

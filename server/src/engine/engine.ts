@@ -1,6 +1,6 @@
 import { toolVisible } from '../gate/acl.ts';
-import type { Gate } from '../gate/gate.ts';
-import { toolPolicy } from '../gate/pricing.ts';
+import type { PolicyEngine } from '../gate/policyEngine.ts';
+import { chargedInputBytes, toolPolicy } from '../gate/pricing.ts';
 import type { CallRequest, Caller, Denial, DenyReason, KeyRecord, RateLimitStatus } from '../gate/types.ts';
 import { hashApiKey } from '../keys/apiKey.ts';
 import { BackendFailure } from '../proxy/backend.ts';
@@ -88,14 +88,14 @@ async function boundedMap<T, R>(items: readonly T[], limit: number, work: (item:
  * knows nothing of how bytes arrive.
  */
 export class Engine {
-  readonly gate: Gate;
+  readonly policyEngine: PolicyEngine;
   readonly ledger: Ledger;
   readonly upstream: Upstream;
   readonly options: EngineOptions;
   readonly #now: () => number;
 
-  constructor(gate: Gate, ledger: Ledger, upstream: Upstream, options: EngineOptions) {
-    this.gate = gate;
+  constructor(policyEngine: PolicyEngine, ledger: Ledger, upstream: Upstream, options: EngineOptions) {
+    this.policyEngine = policyEngine;
     this.ledger = ledger;
     this.upstream = upstream;
     this.options = options;
@@ -116,8 +116,8 @@ export class Engine {
    * refusal if the key does not pass the key checks (presence, validity, expiry, IP), else undefined.
    */
   authorize(caller: Caller): Outcome | undefined {
-    if (this.gate.policy.shadowMode) return undefined;
-    const denial = this.gate.checkKey(caller, this.#now());
+    if (this.policyEngine.policy.shadowMode) return undefined;
+    const denial = this.policyEngine.checkKey(caller, this.#now());
     return denial && this.#refusal(denial, denial.message, caller.record, null, {});
   }
 
@@ -129,7 +129,7 @@ export class Engine {
     if (params!.arguments !== undefined && !isObject(params!.arguments)) {
       return plain(caller.record, fail(ErrorCode.InvalidParams, 'params.arguments must be an object of named arguments'));
     }
-    const admission = await this.#admit(caller, [{ tool, argBytes: this.#argBytes(tool, params!.arguments) }], (denial) => ({
+    const admission = await this.#admit(caller, [{ tool, argBytes: chargedInputBytes(this.policyEngine.policy, tool, params!.arguments) }], (denial) => ({
       message: denial.message,
       data: {},
     }));
@@ -148,7 +148,7 @@ export class Engine {
   async callBatch(caller: Caller, params: JsonObject | undefined, channel: ClientChannel): Promise<Outcome> {
     const parsed = parseBatch(params, this.options.maxBatchSize);
     if ('problem' in parsed) return plain(caller.record, fail(ErrorCode.InvalidParams, parsed.problem));
-    const requests = parsed.calls.map((call) => ({ tool: call.name, argBytes: this.#argBytes(call.name, call.arguments) }));
+    const requests = parsed.calls.map((call) => ({ tool: call.name, argBytes: chargedInputBytes(this.policyEngine.policy, call.name, call.arguments) }));
     const admission = await this.#admit(caller, requests, (denial, failedIndex, totalCredits) => ({
       message: `call ${failedIndex} (${requests[failedIndex]?.tool ?? 'the key'}) was refused, so nothing in the batch ran and nothing was charged: ${denial.message}`,
       data: { failedIndex, totalCreditsRequired: totalCredits },
@@ -176,10 +176,6 @@ export class Engine {
     return plain(record, body);
   }
 
-  #argBytes(tool: string, args: unknown): number {
-    return (toolPolicy(this.gate.policy, tool).creditsPerKbInput ?? 0) > 0 ? Buffer.byteLength(JSON.stringify(args ?? {})) : 0;
-  }
-
   /** Decides on the calls and, if they may go ahead, reserves their credits durably. */
   async #admit(
     caller: Caller,
@@ -187,7 +183,7 @@ export class Engine {
     describe: (denial: Denial, failedIndex: number, totalCredits: number) => { message: string; data: JsonObject },
   ): Promise<Admission> {
     const now = this.#now();
-    const decision = this.gate.evaluateBatch(caller, calls, now);
+    const decision = this.policyEngine.evaluateBatch(caller, calls, now);
     if (!decision.allAllowed) {
       const tool = calls[decision.failedIndex]?.tool ?? '';
       this.ledger.recordRefusal(caller.record, tool, decision.reason, 'denied', now);
@@ -200,7 +196,7 @@ export class Engine {
     }
     const record = decision.record;
     if (!record || decision.shadowDenial) return { admitted: true, reservation: undefined, rateLimit: decision.rateLimit, record };
-    this.gate.consume(decision.buckets);
+    this.policyEngine.consume(decision.buckets);
     try {
       const reservation = this.ledger.reserve(record, decision.items, now);
       await reservation.durable;
@@ -240,7 +236,7 @@ export class Engine {
 
   #annotateTools(result: JsonObject, record: KeyRecord | undefined): JsonObject {
     if (!Array.isArray(result.tools)) return result;
-    const policy = this.gate.policy;
+    const policy = this.policyEngine.policy;
     const tools = result.tools
       .filter((tool): tool is JsonObject => isObject(tool) && typeof tool.name === 'string')
       .filter((tool) => toolVisible(record, tool.name as string))

@@ -16,3 +16,11 @@ export function priceOf(policy: Policy, tool: string, argBytes: number): number 
   const perKb = rule.creditsPerKbInput ?? 0;
   return perKb > 0 && argBytes > 0 ? base + Math.ceil((argBytes / 1024) * perKb) : base;
 }
+
+/**
+ * The size of a call's JSON arguments in bytes, as pricing needs it: measured only for tools that
+ * charge per KiB of input (0 for the others, which saves serialising every call's arguments).
+ */
+export function chargedInputBytes(policy: Policy, tool: string, args: unknown): number {
+  return (toolPolicy(policy, tool).creditsPerKbInput ?? 0) > 0 ? Buffer.byteLength(JSON.stringify(args ?? {})) : 0;
+}

@@ -288,7 +288,7 @@ export class McpEndpoint {
     if (outcome?.retryAfterSeconds !== undefined) headers['retry-after'] = String(outcome.retryAfterSeconds);
     if (!record) return headers;
     headers['x-credits-remaining'] = String(record.credits);
-    const rateLimit = outcome?.rateLimit ?? this.#engine.gate.rateLimitStatus(record, this.#options.now());
+    const rateLimit = outcome?.rateLimit ?? this.#engine.policyEngine.rateLimitStatus(record, this.#options.now());
     if (rateLimit) {
       headers['x-ratelimit-limit'] = String(rateLimit.limit);
       headers['x-ratelimit-remaining'] = String(rateLimit.remaining);

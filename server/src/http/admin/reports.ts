@@ -59,7 +59,7 @@ export function reportRoutes(engine: Engine, info: GateInfo): Route[] {
       handle({ req, now }) {
         const apiKey = apiKeyOf(req.headers);
         const caller = engine.caller({ apiKey, clientIp: clientIp(req, info.trustedProxies) });
-        const denial = engine.gate.checkKey(caller, now);
+        const denial = engine.policyEngine.checkKey(caller, now);
         if (denial) {
           const unknown = denial.reason === 'missing_api_key' || denial.reason === 'invalid_api_key';
           throw new HttpError(unknown ? 401 : 403, denial.message);

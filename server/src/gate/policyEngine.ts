@@ -75,7 +75,7 @@ function keyDenial(caller: Caller, now: number): Denial | undefined {
  * what they cost and which rate-limit buckets they would fill. `consume` records an admitted call's
  * buckets. Nothing here does I/O; balances are the caller's to debit.
  */
-export class Gate {
+export class PolicyEngine {
   #policy: Policy;
   readonly #tats = new Map<string, number>();
 
