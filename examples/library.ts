@@ -1,5 +1,5 @@
 /**
- * PayGate's policy as a library, without HTTP: run `npm run build`, then `node examples/library.ts`
+ * PayGate's policy as a library, without HTTP: run `npm run build`, then `npx node examples/library.ts`
  * (Node 22.18 or later runs TypeScript directly; in your own project, `npm install paygate-mcp`).
  */
 import { Gate } from 'paygate-mcp';

@@ -69,16 +69,19 @@ export class GateProcess {
   }
 
   /**
-   * Starts `paygate-mcp wrap` in `dir` (a fresh temporary directory by default) and waits until it
-   * prints its endpoint. It gates the test backend, or `backend`: another `--server` command, a
+   * Starts `paygate-mcp wrap` in `cwd`, else in `dir` (a fresh temporary directory by default), and
+   * waits until it prints its endpoint. It gates the test backend, or `backend`: another `--server` command, a
    * `--remote-url`, or what `--config` (in `args`) names.
    */
-  static async start(args: string[] = [], options: { dir?: string; backend?: { server: string } | { remoteUrl: string } | 'from config' } = {}): Promise<GateProcess> {
+  static async start(
+    args: string[] = [],
+    options: { dir?: string; cwd?: string; backend?: { server: string } | { remoteUrl: string } | 'from config' } = {},
+  ): Promise<GateProcess> {
     const dir = options.dir ?? tempDir();
     const backend = options.backend ?? { server: `"${process.execPath}" "${BACKEND}"` };
     const backendArgs = backend === 'from config' ? [] : 'server' in backend ? ['--server', backend.server] : ['--remote-url', backend.remoteUrl];
     const child = spawn(process.execPath, [CLI, 'wrap', ...backendArgs, '--port', '0', '--admin-key', ADMIN_KEY, ...args], {
-      cwd: dir,
+      cwd: options.cwd ?? dir,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const gate = new GateProcess(child, dir);

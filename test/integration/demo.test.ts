@@ -40,12 +40,19 @@ test('the demo prints an endpoint, a demo key with credits and a curl line that 
     const { stdout } = await promisify(execFile)('sh', ['-c', curl]);
     assert.deepEqual(JSON.parse(stdout).result.content[0], { type: 'text', text: 'hello' });
     assert.match(first.banner, /Admin key\s+admin_[0-9a-f]{32}/);
+    const endpoint = /MCP endpoint\s+(\S+)/.exec(first.banner)![1]!;
+    const batch = await fetch(endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': key[1]! },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call_batch', params: { calls: [{ name: 'echo', arguments: { text: 'a' } }, { name: 'search_docs', arguments: { query: 'pricing' } }] } }),
+    });
+    assert.equal(((await batch.json()) as { result: { totalCreditsCharged: number } }).result.totalCreditsCharged, 3);
   } finally {
     await first.stop();
   }
   const second = await startDemo(dir);
   try {
-    assert.match(second.banner, /Demo API key\s+pg_[0-9a-f]{48}\s+\(999 credits left/);
+    assert.match(second.banner, /Demo API key\s+pg_[0-9a-f]{48}\s+\(996 credits left/);
     assert.doesNotMatch(second.banner, /admin_[0-9a-f]{32}/);
   } finally {
     await second.stop();

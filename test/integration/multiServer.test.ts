@@ -149,3 +149,14 @@ test('--remote-url gates one remote server, tools unprefixed; an unreachable one
   assert.equal(await single.balance(key), 9);
   assert.equal((await single.health()).status, 503);
 });
+
+test('the multi-server example config runs as the README shows', async () => {
+  const example = await GateProcess.start(['--config', path.join(ROOT, 'examples', 'multi-server.json'), '--no-state'], { backend: 'from config', cwd: ROOT });
+  const { key } = await example.createKey({ credits: 10 });
+  const batch = await example.mcp(
+    { jsonrpc: '2.0', id: 1, method: 'tools/call_batch', params: { calls: [{ name: 'docs:search_docs', arguments: { query: 'pricing' } }, { name: 'demo:echo', arguments: { text: 'hi' } }] } },
+    { key },
+  );
+  assert.equal(batch.json.result.totalCreditsCharged, 3);
+  assert.equal(batch.json.result.results[1].result.content[0].text, 'hi');
+});
