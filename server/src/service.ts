@@ -19,7 +19,7 @@ import { newKeyRecord } from './keys/fields.ts';
 import { connect, describeServer, type Connected } from './proxy/connect.ts';
 import type { Upstream } from './proxy/upstream.ts';
 import type { Ledger } from './store/ledger.ts';
-import { markLegacyImported, openLedger, openStateFile } from './store/open.ts';
+import { markLegacyImported, openLedger, openStateFile, StateFileError } from './store/open.ts';
 import { VERSION } from './version.ts';
 
 export interface StartOptions {
@@ -36,10 +36,6 @@ export interface RunningGate {
   url: string;
   port: number;
   engine: Engine;
-  /** How many calls the previous run left unanswered and were refunded at this start. */
-  recovered: number;
-  /** Keys imported at start-up from a paygate-mcp 2.x state file or `importKeys`. */
-  imported: number;
   close(): Promise<void>;
 }
 
@@ -70,25 +66,27 @@ function configuredKeys(settings: GateSettings, now: number): ImportedKey[] {
   }));
 }
 
-function prepareLedger(settings: GateSettings, now: number, log: (line: string) => void): { ledger: Ledger; recovered: number; imported: number } {
+/** Opens the state, refunds what a stopped gate left in flight, and imports the keys it should hold. */
+function prepareLedger(settings: GateSettings, now: number, log: (line: string) => void): Ledger {
   const state = openStateFile(settings.stateFile);
   const ledger = openLedger(state);
   try {
     const recovered = ledger.recoverInterrupted(now);
     if (recovered > 0) log(`refunded ${recovered} call(s) that the previous run admitted but never answered`);
-    let imported = 0;
     if (state.legacyJsonFile) {
       const parsed = parseKeyImport(fs.readFileSync(state.legacyJsonFile, 'utf8'), now);
-      if (parsed.errors.length > 0) throw new Error(`cannot import ${state.legacyJsonFile}: ${parsed.errors.slice(0, 5).join('; ')}`);
-      imported += state.store.transaction(() => {
+      if (parsed.errors.length > 0) {
+        throw new StateFileError(`cannot import the paygate-mcp 2.x state file ${state.legacyJsonFile}: ${parsed.errors.slice(0, 5).join('; ')}`);
+      }
+      const imported = state.store.transaction(() => {
         const outcome = importKeys(ledger, parsed.keys);
         markLegacyImported(state);
         return outcome.imported;
       });
       log(`imported ${imported} key(s) from the paygate-mcp 2.x state file ${state.legacyJsonFile} into ${state.store.location} (the JSON file is left as it was)`);
     }
-    imported += importKeys(ledger, configuredKeys(settings, now)).imported;
-    return { ledger, recovered, imported };
+    importKeys(ledger, configuredKeys(settings, now));
+    return ledger;
   } catch (error) {
     ledger.close();
     throw error;
@@ -133,7 +131,7 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
   const now = options.now ?? Date.now;
   const log = options.log ?? (() => {});
   const startedAt = now();
-  const { ledger, recovered, imported } = prepareLedger(settings, startedAt, log);
+  const ledger = prepareLedger(settings, startedAt, log);
 
   const policyEngine = new PolicyEngine(policyOf(settings));
   const sessions = new SessionTable({ idleMs: SESSION_IDLE_MS, maxSessions: MAX_SESSIONS, onEnd: (session) => upstream.forgetOrigin(session.id) });
@@ -215,8 +213,6 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
     url: `http://${hostForUrl === '0.0.0.0' ? '127.0.0.1' : hostForUrl}:${port}/mcp`,
     port,
     engine,
-    recovered,
-    imported,
     close() {
       closing ??= (async () => {
         clearInterval(sweeper);

@@ -8,14 +8,14 @@ import {
   isObject,
   type JsonObject,
   type JsonRpcId,
-  type JsonRpcMessage,
   type JsonRpcNotification,
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from '../proxy/jsonrpc.ts';
-import type { ClientChannel } from '../proxy/upstream.ts';
 import { parseJson, readBody } from './body.ts';
 import { clientIp } from './clientIp.ts';
+import { classify } from './jsonRpcMessage.ts';
+import { acceptsOf, PostChannel, type Accepts } from './postChannel.ts';
 import { apiKeyOf } from './credentials.ts';
 import { hostProblem, type HostPolicy } from './hostCheck.ts';
 import { HttpError, sendJson } from './respond.ts';
@@ -41,98 +41,6 @@ export interface McpEndpointOptions {
   hostPolicy: HostPolicy;
   trustedProxies: number;
   now: () => number;
-}
-
-interface Accepts {
-  json: boolean;
-  sse: boolean;
-}
-
-function acceptsOf(header: string | undefined): Accepts {
-  if (!header || header.trim() === '') return { json: true, sse: false };
-  const types = header.split(',').map((part) => part.split(';')[0]!.trim().toLowerCase());
-  const any = types.includes('*/*');
-  return {
-    json: any || types.includes('application/json') || types.includes('application/*'),
-    sse: types.includes('text/event-stream'),
-  };
-}
-
-/** The message, or why the body is not one valid JSON-RPC message. */
-function classify(value: unknown): JsonRpcMessage | string {
-  if (Array.isArray(value)) {
-    return 'JSON-RPC batch arrays are not supported (MCP removed them in 2025-06-18): send one message per request, or several tool calls as one tools/call_batch';
-  }
-  if (!isObject(value)) return 'the body must be a JSON-RPC message: a JSON object';
-  if (value.jsonrpc !== '2.0') return 'the message must have "jsonrpc": "2.0"';
-  const id = value.id;
-  const validId = typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id));
-  if ('method' in value) {
-    if (typeof value.method !== 'string' || value.method === '') return '"method" must be a non-empty string';
-    if (value.params !== undefined && !isObject(value.params)) return '"params" must be an object';
-    if (id !== undefined && !validId) return '"id" must be a string or a number';
-    return value as unknown as JsonRpcMessage;
-  }
-  if ('result' in value || 'error' in value) {
-    if (!validId) return 'a response must carry the string or number id of the request it answers';
-    if ('result' in value && !isObject(value.result)) return '"result" must be an object';
-    if ('error' in value && !(isObject(value.error) && Number.isInteger(value.error.code) && typeof value.error.message === 'string')) {
-      return '"error" must be an object with an integer "code" and a string "message"';
-    }
-    return value as unknown as JsonRpcMessage;
-  }
-  return 'the message is neither a request, a notification nor a response: it needs "method", "result" or "error"';
-}
-
-let statelessOrigins = 0;
-
-/**
- * Where messages for one POSTed request go. It answers with JSON unless the backend sends something
- * for this request first (progress, logging, sampling, ...) and the client accepts SSE: then the
- * answer becomes an event stream carrying those messages and, last, the response.
- */
-class PostChannel implements ClientChannel {
-  readonly origin: string;
-  readonly keyHash: string | undefined;
-  readonly requestId: JsonRpcId | undefined;
-  readonly sessionId: string | undefined;
-  readonly #res: ServerResponse;
-  readonly #accepts: Accepts;
-  readonly #session: Session | undefined;
-  readonly #headers: () => OutgoingHttpHeaders;
-  #sse: SseStream | undefined;
-  #finished = false;
-
-  constructor(res: ServerResponse, accepts: Accepts, session: Session | undefined, caller: Caller, requestId: JsonRpcId, headers: () => OutgoingHttpHeaders) {
-    this.#res = res;
-    this.#accepts = accepts;
-    this.#session = session;
-    this.#headers = headers;
-    this.sessionId = session?.id;
-    this.origin = session?.id ?? `stateless-${++statelessOrigins}`;
-    this.keyHash = caller.record?.keyHash;
-    this.requestId = requestId;
-  }
-
-  deliver(message: JsonRpcRequest | JsonRpcNotification): boolean {
-    if (!this.#finished && this.#accepts.sse && !this.#res.destroyed) {
-      this.#sse ??= new SseStream(this.#res, this.#headers(), false);
-      if (this.#sse.send(message)) return true;
-    }
-    return this.#session?.deliver(message) ?? false;
-  }
-
-  finish(status: number, response: JsonRpcResponse, headers: OutgoingHttpHeaders): void {
-    this.#finished = true;
-    if (this.#res.destroyed) return;
-    if (!this.#sse && !this.#accepts.json && status === 200) this.#sse = new SseStream(this.#res, headers, false);
-    if (this.#sse) {
-      this.#sse.send(response);
-      this.#sse.end();
-      return;
-    }
-    sendJson(this.#res, status, response, headers);
-  }
 }
 
 /** `/mcp`: MCP's Streamable HTTP transport, with sessions when the client initializes and without when it does not. */

@@ -1,0 +1,74 @@
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Caller } from '../gate/types.ts';
+import type { JsonRpcId, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../proxy/jsonrpc.ts';
+import type { ClientChannel } from '../proxy/upstream.ts';
+import { sendJson } from './respond.ts';
+import type { Session } from './sessions.ts';
+import { SseStream } from './sse.ts';
+
+/** The answer formats a client takes (its Accept header). */
+export interface Accepts {
+  json: boolean;
+  sse: boolean;
+}
+
+export function acceptsOf(header: string | undefined): Accepts {
+  if (!header || header.trim() === '') return { json: true, sse: false };
+  const types = header.split(',').map((part) => part.split(';')[0]!.trim().toLowerCase());
+  const any = types.includes('*/*');
+  return {
+    json: any || types.includes('application/json') || types.includes('application/*'),
+    sse: types.includes('text/event-stream'),
+  };
+}
+
+let statelessOrigins = 0;
+
+/**
+ * Where messages for one POSTed request go. It answers with JSON unless the backend sends something
+ * for this request first (progress, logging, sampling, ...) and the client accepts SSE: then the
+ * answer becomes an event stream carrying those messages and, last, the response.
+ */
+export class PostChannel implements ClientChannel {
+  readonly origin: string;
+  readonly keyHash: string | undefined;
+  readonly requestId: JsonRpcId | undefined;
+  readonly sessionId: string | undefined;
+  readonly #res: ServerResponse;
+  readonly #accepts: Accepts;
+  readonly #session: Session | undefined;
+  readonly #headers: () => OutgoingHttpHeaders;
+  #sse: SseStream | undefined;
+  #finished = false;
+
+  constructor(res: ServerResponse, accepts: Accepts, session: Session | undefined, caller: Caller, requestId: JsonRpcId, headers: () => OutgoingHttpHeaders) {
+    this.#res = res;
+    this.#accepts = accepts;
+    this.#session = session;
+    this.#headers = headers;
+    this.sessionId = session?.id;
+    this.origin = session?.id ?? `stateless-${++statelessOrigins}`;
+    this.keyHash = caller.record?.keyHash;
+    this.requestId = requestId;
+  }
+
+  deliver(message: JsonRpcRequest | JsonRpcNotification): boolean {
+    if (!this.#finished && this.#accepts.sse && !this.#res.destroyed) {
+      this.#sse ??= new SseStream(this.#res, this.#headers(), false);
+      if (this.#sse.send(message)) return true;
+    }
+    return this.#session?.deliver(message) ?? false;
+  }
+
+  finish(status: number, response: JsonRpcResponse, headers: OutgoingHttpHeaders): void {
+    this.#finished = true;
+    if (this.#res.destroyed) return;
+    if (!this.#sse && !this.#accepts.json && status === 200) this.#sse = new SseStream(this.#res, headers, false);
+    if (this.#sse) {
+      this.#sse.send(response);
+      this.#sse.end();
+      return;
+    }
+    sendJson(this.#res, status, response, headers);
+  }
+}
