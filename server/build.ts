@@ -18,6 +18,9 @@ await build({
   },
   outdir: 'dist',
   bundle: true,
+  // Commands load their code when they run; the chunks they share are files of their own.
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
   platform: 'node',
   format: 'esm',
   target: 'node22',

@@ -1,31 +1,21 @@
 #!/usr/bin/env node
-import { ConfigError } from './config/load.ts';
-import { StartError } from './service.ts';
-import { StateFileError } from './store/open.ts';
-import { parseWrapFlags, resolveSettings, UsageError } from './cli/args.ts';
-import { runDemo } from './cli/demo.ts';
-import { MAIN_HELP, WRAP_HELP } from './cli/help.ts';
-import { runKeys } from './cli/keys.ts';
-import { runGate } from './cli/run.ts';
+import { UserFacingError } from './errors.ts';
+import { MAIN_HELP } from './cli/help.ts';
 import { VERSION } from './version.ts';
 
+/** Each command is loaded when it runs: `validate` and `--version` need not load the gate. */
 async function main(argv: string[]): Promise<number | undefined> {
   const [command, ...rest] = argv;
   switch (command) {
-    case 'wrap': {
-      const flags = parseWrapFlags(rest);
-      if (flags.help) {
-        process.stdout.write(WRAP_HELP);
-        return 0;
-      }
-      await runGate(resolveSettings(flags), { showAdminKey: flags['show-admin-key'] ?? false });
-      return undefined;
-    }
+    case 'wrap':
+      return (await import('./cli/wrap.ts')).runWrap(rest);
+    case 'validate':
+      return (await import('./cli/validate.ts')).runValidate(rest);
     case 'demo':
-      await runDemo(rest);
+      await (await import('./cli/demo.ts')).runDemo(rest);
       return undefined;
     case 'keys':
-      return runKeys(rest);
+      return (await import('./cli/keys.ts')).runKeys(rest);
     case 'version':
     case '--version':
     case '-v':
@@ -38,7 +28,7 @@ async function main(argv: string[]): Promise<number | undefined> {
       process.stdout.write(MAIN_HELP);
       return command === undefined ? 2 : 0;
     default:
-      throw new UsageError(`unknown command "${command}"; the commands are wrap, demo, keys (see paygate-mcp --help)`);
+      throw new UserFacingError(`unknown command "${command}"; the commands are wrap, validate, demo, keys (see paygate-mcp --help)`, 2);
   }
 }
 
@@ -47,12 +37,8 @@ main(process.argv.slice(2)).then(
     if (code !== undefined) process.exitCode = code;
   },
   (error: unknown) => {
-    if (error instanceof UsageError) {
-      process.stderr.write(`paygate-mcp: ${error.message}\n`);
-      process.exit(2);
-    }
-    const known = error instanceof ConfigError || error instanceof StateFileError || error instanceof StartError;
-    process.stderr.write(`paygate-mcp: ${known ? (error as Error).message : ((error as Error).stack ?? String(error))}\n`);
-    process.exit(1);
+    const known = error instanceof UserFacingError;
+    process.stderr.write(`paygate-mcp: ${known ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(known ? error.exitCode : 1);
   },
 );

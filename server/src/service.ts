@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { GateSettings } from './config/types.ts';
+import { UserFacingError } from './errors.ts';
 import { Engine } from './engine/engine.ts';
 import { PolicyEngine } from './gate/policyEngine.ts';
 import type { Policy } from './gate/types.ts';
@@ -40,7 +41,7 @@ export interface RunningGate {
 }
 
 /** The gate could not start: the wrapped server or the port failed. The message says which. */
-export class StartError extends Error {}
+export class StartError extends UserFacingError {}
 
 const SWEEP_MS = 30_000;
 const DRAIN_MS = 10_000;
@@ -60,9 +61,9 @@ function policyOf(settings: GateSettings): Policy {
 
 /** Keys named in the config (`importKeys`, `--import-key`) that do not exist yet. */
 function configuredKeys(settings: GateSettings, now: number): ImportedKey[] {
-  return Object.entries(settings.importKeys).map(([key, credits]) => ({
+  return Object.entries(settings.importKeys).map(([key, fields]) => ({
     key,
-    record: newKeyRecord({ name: 'imported', credits }, hashApiKey(key), displayPrefix(key), now),
+    record: newKeyRecord({ name: 'imported', ...fields }, hashApiKey(key), displayPrefix(key), now),
   }));
 }
 

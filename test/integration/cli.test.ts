@@ -52,8 +52,8 @@ test('a config file with mistakes is refused with file:line:column for each, exi
   fs.writeFileSync(config, '{\n  // prices\n  "defaultCreditsPerCall": "two",\n  "toolPricing": { "search": { "creditsPerCall": 5, "price": 3 } },\n}\n');
   const result = await runCli(['wrap', '--config', config, '--server', 'true'], { cwd: dir });
   assert.equal(result.code, 1);
-  assert.match(result.stderr, new RegExp(`${config}:3:3 config\\.defaultCreditsPerCall must be integer`));
-  assert.match(result.stderr, /config\.toolPricing\.search has an unknown field "price"/);
+  assert.match(result.stderr, new RegExp(`${config}:3:28 error invalid-value defaultCreditsPerCall must be integer`));
+  assert.match(result.stderr, new RegExp(`${config}:4:53 error unknown-field toolPricing.search has an unknown field "price"`));
 });
 
 test('a server command that does not exist stops the gate with a clear error, exit code 1', async () => {

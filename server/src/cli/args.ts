@@ -1,12 +1,17 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import shellQuote from 'shell-quote';
+import { UserFacingError } from '../errors.ts';
 import { loadConfigFile } from '../config/load.ts';
 import { DEFAULTS, type ConfigFile, type GateSettings, type ServerSpec } from '../config/types.ts';
-import { quotaLimits } from '../keys/fields.ts';
+import { quotaLimits, type KeyFields } from '../keys/fields.ts';
 import type { ToolPolicy } from '../gate/types.ts';
 
 /** A mistake on the command line: one line that names the flag, and exit code 2. */
-export class UsageError extends Error {}
+export class UsageError extends UserFacingError {
+  constructor(message: string) {
+    super(message, 2);
+  }
+}
 
 export const WRAP_OPTIONS = {
   server: { type: 'string' },
@@ -28,6 +33,7 @@ export const WRAP_OPTIONS = {
   'trust-proxy': { type: 'boolean' },
   'allowed-origin': { type: 'string', multiple: true },
   'call-timeout': { type: 'string' },
+  'dry-run': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -127,8 +133,13 @@ function serversOf(flags: WrapFlags, file: ConfigFile): ServerSpec[] {
 }
 
 /** Merges flags over the config file over defaults. */
-export function resolveSettings(flags: WrapFlags): GateSettings {
-  const file: ConfigFile = flags.config === undefined ? {} : loadConfigFile(flags.config);
+export function resolveSettings(flags: WrapFlags, notes: (line: string) => void = () => {}): GateSettings {
+  let file: ConfigFile = {};
+  if (flags.config !== undefined) {
+    const loaded = loadConfigFile(flags.config);
+    file = loaded.config;
+    loaded.notes.forEach(notes);
+  }
   const servers = serversOf(flags, file);
   if (flags['no-state'] && flags['state-file'] !== undefined) throw new UsageError('--no-state and --state-file cannot be used together');
 
@@ -136,8 +147,9 @@ export function resolveSettings(flags: WrapFlags): GateSettings {
   for (const [tool, price] of namedNumbers('--tool-price', flags['tool-price'] ?? [], 'search:5,generate:10')) {
     toolPricing[tool] = { ...toolPricing[tool], creditsPerCall: price };
   }
-  const importKeys: Record<string, number> = { ...file.importKeys };
-  for (const [key, credits] of namedNumbers('--import-key', flags['import-key'] ?? [], 'pg_abc123:100')) importKeys[key] = credits;
+  const importKeys: Record<string, KeyFields> = {};
+  for (const [key, entry] of Object.entries(file.importKeys ?? {})) importKeys[key] = typeof entry === 'number' ? { credits: entry } : entry;
+  for (const [key, credits] of namedNumbers('--import-key', flags['import-key'] ?? [], 'pg_abc123:100')) importKeys[key] = { credits };
 
   const trust = flags['trust-proxy'] ? 1 : (file.trustProxy ?? 0);
   if (flags['admin-key'] !== undefined && flags['admin-key'].length < 16) {

@@ -39,7 +39,7 @@ export async function runDemo(argv: string[]): Promise<void> {
     ...(values['state-file'] === undefined ? {} : { 'state-file': values['state-file'] }),
   });
   const demoKey = keptSecret(`${path.resolve(settings.stateFile)}.demo-key`, generateApiKey);
-  settings.importKeys[demoKey.value] = DEMO_CREDITS;
+  settings.importKeys[demoKey.value] = { name: 'demo', credits: DEMO_CREDITS };
   await runGate(settings, {
     showAdminKey: values['show-admin-key'] ?? false,
     extraBanner: (gate) => {

@@ -2,6 +2,8 @@ export const MAIN_HELP = `paygate-mcp: a payment and usage gate for MCP servers
 
 Usage:
   paygate-mcp wrap --server "<command>" [flags]   gate an MCP server (see: paygate-mcp wrap --help)
+  paygate-mcp validate --config FILE [--json]     check a config: file:line:col severity code message
+  paygate-mcp lsp --stdio                         the config language server (editor diagnostics)
   paygate-mcp demo [--port N] [--state-file F]    run the bundled example server behind a gate
   paygate-mcp keys import FILE [--state-file F]   import keys (JSON lines, or a paygate-mcp 2.x state file)
   paygate-mcp --version | --help
@@ -30,5 +32,8 @@ Usage: paygate-mcp wrap --server "<command>" [flags]
   --trust-proxy           trust X-Forwarded-For from one proxy in front of the gate
   --allowed-origin <url>  let browsers on this origin call /mcp (repeatable)
   --call-timeout <ms>     fail and refund calls that take longer (default 60000; 0 = never)
+  --remote-url <url>      gate a remote MCP server (Streamable HTTP) instead of --server
+  --dry-run               start the servers, print each tool's price and limits, report
+                          prices for tools no server offers, and stop
   -h, --help              this help
 `;

@@ -1,4 +1,5 @@
 import type { QuotaLimits, ToolPolicy } from '../gate/types.ts';
+import type { KeyFields } from '../keys/fields.ts';
 import type { ServerSpec } from '../proxy/connect.ts';
 
 export type { ServerSpec };
@@ -32,13 +33,27 @@ export interface ConfigFile {
   refundOnFailure?: boolean;
   adminKey?: string;
   stateFile?: string;
-  importKeys?: Record<string, number>;
+  importKeys?: Record<string, number | ImportKeyEntry>;
   trustProxy?: boolean | number;
   allowedOrigins?: string[];
   callTimeoutMs?: number;
   maxBodyBytes?: number;
   maxBatchSize?: number;
   batchConcurrency?: number;
+  webhookUrl?: string;
+  webhookSecret?: string;
+  webhookMaxRetries?: number;
+  alertRules?: { type: string; threshold: number; cooldownSeconds?: number }[];
+  teams?: { name: string; budget?: number; quota?: Partial<QuotaLimits>; tags?: Record<string, string> }[];
+  oauth?: { issuer?: string; accessTokenTtl?: number; refreshTokenTtl?: number; scopes?: string[] };
+  redisUrl?: string;
+  stripeWebhookSecret?: string;
+}
+
+/** A key the config creates if it does not exist yet, with its settings. */
+export interface ImportKeyEntry extends Omit<KeyFields, 'expiresIn' | 'expiresAt'> {
+  credits: number;
+  expiresAt?: string;
 }
 
 /** Everything a gate needs to run, after flags, config file and defaults are merged. */
@@ -57,7 +72,7 @@ export interface GateSettings {
   adminKey: string | undefined;
   /** A file path, or `:memory:` for no persistence. */
   stateFile: string;
-  importKeys: Record<string, number>;
+  importKeys: Record<string, KeyFields>;
   trustedProxies: number;
   allowedOrigins: string[];
   callTimeoutMs: number;

@@ -37,7 +37,7 @@ export const keyFieldProperties = {
   expiresAt: {
     type: ['string', 'null'],
     format: 'date-time',
-    description: 'an ISO 8601 date and time such as 2026-12-31T23:59:59Z, or null',
+    errorMessage: 'must be an ISO 8601 date and time such as 2026-12-31T23:59:59Z, or null',
   },
   quota: { anyOf: [quotaSchema, { type: 'null' }] },
   tags: {
@@ -49,9 +49,9 @@ export const keyFieldProperties = {
   ipAllowlist: {
     type: 'array',
     maxItems: 100,
-    items: { type: 'string', format: 'ip-rule', description: 'an IPv4 or IPv6 address or CIDR range such as 10.0.0.0/8' },
+    items: { type: 'string', format: 'ip-rule', errorMessage: 'must be an IPv4 or IPv6 address or CIDR range such as 10.0.0.0/8' },
   },
-  namespace: { type: 'string', pattern: NAMESPACE_PATTERN, description: 'letters, digits and hyphens, at most 50 characters' },
+  namespace: { type: 'string', pattern: NAMESPACE_PATTERN, errorMessage: 'must be letters, digits and hyphens, at most 50 characters' },
   spendingLimit: count,
 } as const;
 

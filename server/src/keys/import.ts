@@ -41,14 +41,14 @@ const validateRecord = ajv.compile<ImportRecord>({
     active: { type: 'boolean' },
     totalSpent: count,
     totalCalls: count,
-    createdAt: { type: 'string', format: 'date-time', description: 'an ISO 8601 date and time' },
-    lastUsedAt: { type: ['string', 'null'], format: 'date-time', description: 'an ISO 8601 date and time, or null' },
+    createdAt: { type: 'string', format: 'date-time', errorMessage: 'must be an ISO 8601 date and time' },
+    lastUsedAt: { type: ['string', 'null'], format: 'date-time', errorMessage: 'must be an ISO 8601 date and time, or null' },
     quotaDailyCalls: count,
     quotaMonthlyCalls: count,
     quotaDailyCredits: count,
     quotaMonthlyCredits: count,
-    quotaLastResetDay: { type: 'string', format: 'date', description: 'a date such as 2026-11-25' },
-    quotaLastResetMonth: { type: 'string', pattern: '^\\d{4}-(0[1-9]|1[0-2])$', description: 'a month such as 2026-11' },
+    quotaLastResetDay: { type: 'string', format: 'date', errorMessage: 'must be a date such as 2026-11-25' },
+    quotaLastResetMonth: { type: 'string', pattern: '^\\d{4}-(0[1-9]|1[0-2])$', errorMessage: 'must be a month such as 2026-11' },
   },
 });
 

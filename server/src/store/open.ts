@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { UserFacingError } from '../errors.ts';
 import { Journal } from './journal.ts';
 import { Ledger } from './ledger.ts';
 import { SqliteStore } from './sqlite.ts';
@@ -8,7 +9,7 @@ import { JournaledWriter } from './writer.ts';
 const SQLITE_HEADER = Buffer.from('SQLite format 3\u0000', 'latin1');
 
 /** A state file that cannot be used. The message names the file and says what to do; the file is untouched. */
-export class StateFileError extends Error {}
+export class StateFileError extends UserFacingError {}
 
 export interface OpenedState {
   store: SqliteStore;

@@ -8,7 +8,8 @@ const addFormats = addFormatsModule.default;
 // strictRequired is off: `oneOf: [{required: [a]}, {required: [b]}]` names properties defined beside it.
 export const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, strictRequired: false, allowUnionTypes: true });
 addFormats(ajv);
-ajv.addVocabulary(['markdownDescription']);
+// Annotations: the hover text editors show, and the sentence a failed check reads as.
+ajv.addVocabulary(['markdownDescription', 'errorMessage']);
 ajv.addFormat('ip-rule', { type: 'string', validate: isValidIpRule });
 
 function where(error: ErrorObject, root: string): string {
@@ -21,8 +22,9 @@ function where(error: ErrorObject, root: string): string {
   return root + path;
 }
 
-function describe(error: ErrorObject): string {
-  const hint = (error.parentSchema as { description?: unknown } | undefined)?.description;
+/** What is wrong, after the field's name: `must be integer`, or the schema's own `errorMessage`. */
+export function describe(error: ErrorObject): string {
+  const custom = (error.parentSchema as { errorMessage?: unknown } | undefined)?.errorMessage;
   switch (error.keyword) {
     case 'additionalProperties':
       return `has an unknown field "${String(error.params.additionalProperty)}"`;
@@ -30,7 +32,7 @@ function describe(error: ErrorObject): string {
       return `is missing the field "${String(error.params.missingProperty)}"`;
     case 'pattern':
     case 'format':
-      return typeof hint === 'string' ? `must be ${hint}` : (error.message ?? 'is not valid');
+      return typeof custom === 'string' ? custom : (error.message ?? 'is not valid');
     default:
       return error.message ?? 'is not valid';
   }

@@ -1,4 +1,3 @@
-import { NAMESPACE_PATTERN } from '../../gate/namespace.ts';
 import type { KeyRecord } from '../../gate/types.ts';
 import { displayPrefix, generateApiKey, hashApiKey } from '../../keys/apiKey.ts';
 import { expiryOf, keyFieldProperties, newKeyRecord, quotaLimits, quotaSchema, type KeyFields } from '../../keys/fields.ts';
@@ -215,7 +214,7 @@ export function keyRoutes(ledger: Ledger): Route[] {
         required: ['tags'],
         properties: {
           tags: { ...keyFieldProperties.tags, minProperties: 1 },
-          namespace: { type: 'string', pattern: NAMESPACE_PATTERN, description: keyFieldProperties.namespace.description },
+          namespace: keyFieldProperties.namespace,
         },
       },
       handle({ body, now }) {

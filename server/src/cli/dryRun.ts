@@ -1,0 +1,74 @@
+import fs from 'node:fs';
+import { checkConfig } from '../config/check.ts';
+import { closest, formatDiagnostic } from '../config/diagnostic.ts';
+import type { GateSettings } from '../config/types.ts';
+import { toolPolicy } from '../gate/pricing.ts';
+import { connect } from '../proxy/connect.ts';
+import type { ClientChannel, Upstream } from '../proxy/upstream.ts';
+import { StartError } from '../service.ts';
+import { VERSION } from '../version.ts';
+
+const NOBODY: ClientChannel = { origin: 'dry-run', keyHash: undefined, requestId: undefined, sessionId: undefined, deliver: () => false };
+
+/** Every tool the servers offer, over all pages. */
+async function listTools(upstream: Upstream, timeoutMs: number): Promise<string[]> {
+  const names: string[] = [];
+  let cursor: unknown;
+  do {
+    const answer = await upstream.forward('tools/list', cursor === undefined ? undefined : { cursor }, NOBODY, timeoutMs);
+    if ('error' in answer) throw new StartError(`tools/list failed: ${answer.error.message}`);
+    for (const tool of Array.isArray(answer.result.tools) ? answer.result.tools : []) if (typeof tool?.name === 'string') names.push(tool.name);
+    cursor = answer.result.nextCursor;
+  } while (typeof cursor === 'string');
+  return names;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
+}
+
+/**
+ * `wrap --dry-run`: starts the servers, prints every tool with the price and limits it would get,
+ * reports prices and rules for tools no server offers, and stops. Exit 1 when the config has errors.
+ */
+export async function runDryRun(settings: GateSettings, configFile: string | undefined): Promise<number> {
+  const connected = await connect(settings.servers, {
+    clientInfo: { name: 'paygate-mcp', version: VERSION },
+    sessions: { broadcast: () => {}, deliverToOrigin: () => {} },
+    name: settings.name ?? 'PayGate',
+    remoteIdleMs: 60_000,
+    backendStderr: process.stderr,
+  }).catch((error: Error) => {
+    throw new StartError(error.message);
+  });
+  try {
+    const tools = await listTools(connected.upstream, settings.callTimeoutMs);
+    const rows = [['tool', 'credits/call', '+credits/KiB', 'calls/min per key']];
+    for (const name of [...tools].sort()) {
+      const rule = toolPolicy({ ...settings, globalQuota: null }, name);
+      const limit = rule.rateLimitPerMin ?? 0;
+      const global = settings.globalRateLimitPerMin;
+      const effective = limit > 0 && (global === 0 || limit < global) ? limit : global;
+      rows.push([name, String(rule.creditsPerCall ?? settings.defaultCreditsPerCall), String(rule.creditsPerKbInput ?? 0), effective === 0 ? 'no limit' : String(effective)]);
+    }
+    process.stdout.write(`${table(rows)}\n`);
+    const offered = new Set(tools);
+    let errors = 0;
+    let configPriced = new Set<string>();
+    if (configFile !== undefined) {
+      const checked = checkConfig(fs.readFileSync(configFile, 'utf8'), { tools: offered });
+      for (const diagnostic of checked.diagnostics) process.stdout.write(`${formatDiagnostic(configFile, diagnostic)}\n`);
+      errors += checked.diagnostics.filter((d) => d.severity === 'error').length;
+      configPriced = new Set(Object.keys(checked.config?.toolPricing ?? {}));
+    }
+    for (const name of Object.keys(settings.toolPricing)) {
+      if (offered.has(name) || configPriced.has(name)) continue;
+      const suggestion = closest(name, offered);
+      process.stdout.write(`--tool-price: warning unknown-tool no server offers a tool "${name}"${suggestion ? `: did you mean "${suggestion}"?` : ''}\n`);
+    }
+    return errors > 0 ? 1 : 0;
+  } finally {
+    await connected.upstream.close();
+  }
+}

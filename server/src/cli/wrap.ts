@@ -1,0 +1,17 @@
+import { WRAP_HELP } from './help.ts';
+import { parseWrapFlags, resolveSettings } from './args.ts';
+import { runDryRun } from './dryRun.ts';
+import { runGate } from './run.ts';
+
+/** `paygate-mcp wrap`: the gate in the foreground, or with --dry-run a look at what it would serve. */
+export async function runWrap(argv: string[]): Promise<number | undefined> {
+  const flags = parseWrapFlags(argv);
+  if (flags.help) {
+    process.stdout.write(WRAP_HELP);
+    return 0;
+  }
+  const settings = resolveSettings(flags, (note) => process.stderr.write(`paygate: ${note}\n`));
+  if (flags['dry-run']) return runDryRun(settings, flags.config);
+  await runGate(settings, { showAdminKey: flags['show-admin-key'] ?? false });
+  return undefined;
+}
