@@ -104,3 +104,52 @@ test('paygate-mcp keys import adds keys to a state file and reports what it skip
   assert.equal(broken.code, 1);
   assert.match(broken.stderr, /line 1\.key must be string/);
 });
+
+test('paygate-mcp validate: exit 0 for a valid config (notes allowed), 1 with errors, lines or --json', async () => {
+  const dir = tempDir();
+  const write = (name: string, text: string) => {
+    fs.writeFileSync(path.join(dir, name), text);
+    return path.join(dir, name);
+  };
+  const valid = write('valid.json', '{ "serverCommand": "node", "port": 0 }');
+  const ok = await runCli(['validate', '--config', valid], { cwd: dir });
+  assert.equal(ok.code, 0);
+  assert.equal(ok.stdout, `${valid}: valid\n`);
+
+  const noted = write('noted.json', '{ "serverCommand": "node", "port": 0, "callTimeoutMs": 0 }');
+  const notes = await runCli(['validate', '--config', noted], { cwd: dir });
+  assert.equal(notes.code, 0);
+  assert.match(notes.stdout, /noted\.json:1:56 hint zero-meaning callTimeoutMs is 0, which here means calls never time out\n.*valid \(1 note\)/);
+
+  const broken = write('broken.json', '{\n  "serverCommand": "node",\n  "port": -1,\n  "toolPricing": { "a": { "creditsPerCall": 1, "rateLimit": 5 } }\n}');
+  const bad = await runCli(['validate', '--config', broken], { cwd: dir });
+  assert.equal(bad.code, 1);
+  assert.deepEqual(bad.stdout.trim().split('\n'), [
+    `${broken}:3:11 error invalid-value port must be >= 0`,
+    `${broken}:4:48 error unknown-field toolPricing.a has an unknown field "rateLimit"`,
+  ]);
+  const json = await runCli(['validate', '--config', broken, '--json'], { cwd: dir });
+  assert.equal(json.code, 1);
+  const parsed = JSON.parse(json.stdout);
+  assert.equal(parsed.valid, false);
+  assert.deepEqual(parsed.diagnostics[1], {
+    file: broken, line: 4, column: 48, endLine: 4, endColumn: 59, severity: 'error', code: 'unknown-field',
+    message: 'toolPricing.a has an unknown field "rateLimit"', fix: 'Remove "rateLimit"',
+  });
+  assert.equal((await runCli(['validate'], { cwd: dir })).code, 2);
+  assert.equal((await runCli(['validate', '--config', path.join(dir, 'missing.json')], { cwd: dir })).code, 1);
+});
+
+test('wrap --dry-run starts the server, prints each tool with its price and limit, and names priced tools nobody offers', async () => {
+  const dir = tempDir();
+  const config = path.join(dir, 'paygate.json');
+  fs.writeFileSync(config, JSON.stringify({ serverCommand: process.execPath, serverArgs: [path.join(import.meta.dirname, '..', 'fixtures', 'backend.ts')], toolPricing: { slow: { creditsPerCall: 4, rateLimitPerMin: 10 }, ecko: { creditsPerCall: 2 } }, port: 0 }, null, 2));
+  const result = await runCli(['wrap', '--config', config, '--dry-run', '--tool-price', 'fecth:3'], { cwd: dir });
+  assert.equal(result.code, 0, result.stderr);
+  const lines = result.stdout.split('\n');
+  assert.match(lines[0]!, /^tool\s+credits\/call\s+\+credits\/KiB\s+calls\/min per key$/);
+  assert.ok(lines.some((line) => /^slow\s+4\s+0\s+10$/.test(line)), result.stdout);
+  assert.ok(lines.some((line) => /^echo\s+1\s+0\s+60$/.test(line)), result.stdout);
+  assert.match(result.stdout, /paygate\.json:\d+:\d+ warning unknown-tool no server offers a tool "ecko": did you mean "echo"\?/);
+  assert.match(result.stdout, /--tool-price: warning unknown-tool no server offers a tool "fecth"/);
+});

@@ -1,8 +1,7 @@
-import * as jsonc from 'jsonc-parser';
-import type { ConfigDiagnostic } from './diagnostic.ts';
+import type { ConfigDiagnostic, Finding } from './diagnostic.ts';
 import { ConfigDocument } from './document.ts';
-import { semanticDiagnostics, type ConfigFacts } from './rules.ts';
-import { schemaDiagnostics } from './schemaCheck.ts';
+import { semanticFindings, type ConfigFacts } from './rules.ts';
+import { schemaFindings } from './schemaCheck.ts';
 import type { ConfigFile } from './types.ts';
 
 export interface CheckResult {
@@ -12,13 +11,12 @@ export interface CheckResult {
   config: ConfigFile | undefined;
 }
 
-function byPosition(diagnostics: ConfigDiagnostic[]): ConfigDiagnostic[] {
-  return diagnostics.sort((a, b) => a.range.start.line - b.range.start.line || a.range.start.character - b.range.start.character);
-}
-
-function syntaxMessage(error: jsonc.ParseError): string {
-  const what = jsonc.printParseErrorCode(error.error).replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
-  return `JSON syntax: ${what}`;
+/** Findings with their ranges (found in one scan of the text), in the order they appear. */
+function located(document: ConfigDocument, findings: readonly Finding[]): ConfigDiagnostic[] {
+  const ranges = document.ranges(findings.map((finding) => finding.place));
+  return findings
+    .map(({ place: _place, ...finding }, index) => ({ ...finding, range: ranges[index]! }))
+    .sort((a, b) => a.range.start.line - b.range.start.line || a.range.start.character - b.range.start.character);
 }
 
 /**
@@ -26,20 +24,23 @@ function syntaxMessage(error: jsonc.ParseError): string {
  * One function for `paygate-mcp validate`, the editor's diagnostics and the gate's start-up.
  */
 export function checkConfig(text: string, facts: ConfigFacts = {}): CheckResult {
-  const document = new ConfigDocument(text);
+  return checkDocument(new ConfigDocument(text), facts);
+}
+
+export function checkDocument(document: ConfigDocument, facts: ConfigFacts = {}): CheckResult {
   if (document.syntaxErrors.length > 0) {
     const diagnostics = document.syntaxErrors.map((error) => ({
       code: 'syntax',
       severity: 'error' as const,
-      message: syntaxMessage(error),
-      range: document.range(error.offset, Math.max(1, error.length)),
+      message: error.message,
+      range: document.range(error.offset, error.length),
     }));
     return { document, diagnostics, config: undefined };
   }
   const value = document.value();
-  const schema = schemaDiagnostics(document, value);
-  if (!schema.valid) return { document, diagnostics: byPosition(schema.diagnostics), config: undefined };
+  const schema = schemaFindings(document, value);
+  if (!schema.valid) return { document, diagnostics: located(document, schema.findings), config: undefined };
   const config = value as ConfigFile;
-  const diagnostics = byPosition(semanticDiagnostics(document, config, facts));
+  const diagnostics = located(document, semanticFindings(config, facts));
   return { document, diagnostics, config: diagnostics.some((d) => d.severity === 'error') ? undefined : config };
 }

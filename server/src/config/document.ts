@@ -18,39 +18,95 @@ export interface TextEdit {
 
 export type JsonPath = jsonc.JSONPath;
 
-/** A config file's text and its JSONC syntax tree, with the ranges of what is in it. */
+/** A JSONC syntax error: what, and where (offset and length in the text). */
+export interface SyntaxProblem {
+  message: string;
+  offset: number;
+  length: number;
+}
+
+function syntaxMessage(code: jsonc.ParseErrorCode): string {
+  return `JSON syntax: ${jsonc.printParseErrorCode(code).replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase()}`;
+}
+
+/** Which part of a property a diagnostic points at: its name, or its value. */
+export interface Place {
+  path: JsonPath;
+  part: 'key' | 'value';
+}
+
+interface Span {
+  offset: number;
+  length: number;
+}
+
+/** Where property names and values are written, by path. */
+interface Spans {
+  keys: Map<string, Span>;
+  values: Map<string, Span>;
+}
+
+const PARSE_OPTIONS: jsonc.ParseOptions = { allowTrailingComma: true, disallowComments: false };
+
+function keyOf(path: JsonPath): string {
+  return JSON.stringify(path);
+}
+
+/**
+ * A config file's text. Its value comes from the native JSON parser when the text is plain JSON
+ * (jsonc-parser only for comments, trailing commas or errors); positions are found afterwards, for
+ * the few places diagnostics point at, in one scan that skips everything else. A 5,000-tool config
+ * is checked in a few milliseconds that way.
+ */
 export class ConfigDocument {
   readonly text: string;
-  readonly tree: jsonc.Node | undefined;
-  readonly syntaxErrors: readonly jsonc.ParseError[];
-  readonly #lineStarts: number[];
+  #value: unknown;
+  #syntaxErrors: SyntaxProblem[];
+  #lineStarts: number[] | undefined;
 
   constructor(text: string) {
     this.text = text;
-    const errors: jsonc.ParseError[] = [];
-    this.tree = jsonc.parseTree(text, errors, { allowTrailingComma: true, disallowComments: false });
-    this.syntaxErrors = errors;
-    this.#lineStarts = [0];
-    for (let index = text.indexOf('\n'); index >= 0; index = text.indexOf('\n', index + 1)) this.#lineStarts.push(index + 1);
+    try {
+      this.#value = JSON.parse(text);
+      this.#syntaxErrors = [];
+    } catch {
+      this.#syntaxErrors = [];
+      try {
+        const errors: jsonc.ParseError[] = [];
+        this.#value = jsonc.parse(text, errors, PARSE_OPTIONS);
+        this.#syntaxErrors = errors.map((error) => ({ message: syntaxMessage(error.error), offset: error.offset, length: Math.max(1, error.length) }));
+      } catch {
+        // jsonc-parser recurses: thousands of nested brackets exhaust the stack.
+        this.#value = undefined;
+        this.#syntaxErrors = [{ message: 'JSON syntax: the document nests too deeply to be a config', offset: 0, length: 1 }];
+      }
+    }
   }
 
   /** The document's value (undefined when it is empty). */
   value(): unknown {
-    return this.tree ? jsonc.getNodeValue(this.tree) : undefined;
+    return this.#value;
+  }
+
+  get syntaxErrors(): readonly SyntaxProblem[] {
+    return this.#syntaxErrors;
   }
 
   position(offset: number): Position {
+    this.#lineStarts ??= this.#computeLineStarts();
+    const starts = this.#lineStarts;
     let low = 0;
-    let high = this.#lineStarts.length - 1;
+    let high = starts.length - 1;
     while (low < high) {
       const middle = (low + high + 1) >> 1;
-      if (this.#lineStarts[middle]! <= offset) low = middle;
+      if (starts[middle]! <= offset) low = middle;
       else high = middle - 1;
     }
-    return { line: low, character: offset - this.#lineStarts[low]! };
+    return { line: low, character: offset - starts[low]! };
   }
 
   offset(position: Position): number {
+    this.#lineStarts ??= this.#computeLineStarts();
     const start = this.#lineStarts[Math.min(position.line, this.#lineStarts.length - 1)] ?? 0;
     return Math.min(this.text.length, start + position.character);
   }
@@ -62,37 +118,38 @@ export class ConfigDocument {
   /** A JSON pointer (`/toolPricing/search`, as Ajv reports them) as a path; digits index arrays only. */
   pathOf(pointer: string): JsonPath {
     const path: JsonPath = [];
-    let node = this.tree;
+    let node = this.#value;
     for (const raw of pointer.split('/').slice(1)) {
       const part = raw.replace(/~1/g, '/').replace(/~0/g, '~');
-      const step = node?.type === 'array' && /^\d+$/.test(part) ? Number(part) : part;
+      const step = Array.isArray(node) && /^\d+$/.test(part) ? Number(part) : part;
       path.push(step);
-      node = node && jsonc.findNodeAtLocation(node, [step]);
+      node = node !== null && typeof node === 'object' ? (node as Record<string | number, unknown>)[step] : undefined;
     }
     return path;
   }
 
-  /** The node at a path, or the deepest node on the way to it that exists. */
-  nearest(path: JsonPath): jsonc.Node | undefined {
-    if (!this.tree) return undefined;
-    for (let length = path.length; length >= 0; length--) {
-      const node = jsonc.findNodeAtLocation(this.tree, path.slice(0, length));
-      if (node) return node;
+  /**
+   * The ranges of several places, found in one scan. A place that does not exist points at the
+   * nearest enclosing value that does (the whole document at worst).
+   */
+  ranges(places: readonly Place[]): Range[] {
+    let spans: Spans;
+    try {
+      spans = this.#locate(places.map((place) => place.path));
+    } catch {
+      spans = { keys: new Map(), values: new Map() };
     }
-    return undefined;
-  }
-
-  /** Where the value at `path` is written (the whole document when it is empty). */
-  valueRange(path: JsonPath): Range {
-    const node = this.nearest(path);
-    return node ? this.range(node.offset, node.length) : this.range(0, 0);
-  }
-
-  /** Where the property name of `path` is written (its value's range if it is an array item). */
-  keyRange(path: JsonPath): Range {
-    const node = this.nearest(path);
-    const key = node?.parent?.type === 'property' ? node.parent.children?.[0] : undefined;
-    return key ? this.range(key.offset, key.length) : this.valueRange(path);
+    return places.map(({ path, part }) => {
+      if (part === 'key') {
+        const key = spans.keys.get(keyOf(path));
+        if (key) return this.range(key.offset, key.length);
+      }
+      for (let length = path.length; length >= 0; length--) {
+        const value = spans.values.get(keyOf(path.slice(0, length)));
+        if (value) return this.range(value.offset, value.length);
+      }
+      return this.range(0, 0);
+    });
   }
 
   /** The edits that remove the property or array item at `path`, commas included. */
@@ -100,8 +157,47 @@ export class ConfigDocument {
     return jsonc.modify(this.text, path, undefined, {}).map((edit) => ({ range: this.range(edit.offset, edit.length), newText: edit.content }));
   }
 
-  /** The edit that replaces a string value at `path` (or a property name, with `key`) by `replacement`. */
-  replacement(path: JsonPath, replacement: string, key = false): TextEdit {
-    return { range: key ? this.keyRange(path) : this.valueRange(path), newText: JSON.stringify(replacement) };
+  #computeLineStarts(): number[] {
+    const starts = [0];
+    for (let index = this.text.indexOf('\n'); index >= 0; index = this.text.indexOf('\n', index + 1)) starts.push(index + 1);
+    return starts;
+  }
+
+  /** Property-name and value spans of the targets and every enclosing path, skipping all else. */
+  #locate(targets: readonly JsonPath[]): Spans {
+    const wanted = new Set<string>();
+    for (const target of targets) for (let length = 0; length <= target.length; length++) wanted.add(keyOf(target.slice(0, length)));
+    const keys = new Map<string, Span>();
+    const values = new Map<string, Span>();
+    const open: { key: string | undefined; offset: number }[] = [];
+    const begin = (offset: number, pathSupplier: () => JsonPath) => {
+      const key = keyOf(pathSupplier());
+      const inside = wanted.has(key);
+      open.push({ key: inside ? key : undefined, offset });
+      return inside;
+    };
+    const end = (offset: number, length: number) => {
+      const container = open.pop();
+      if (container?.key !== undefined) values.set(container.key, { offset: container.offset, length: offset + length - container.offset });
+    };
+    jsonc.visit(
+      this.text,
+      {
+        onObjectBegin: (offset, _length, _line, _character, pathSupplier) => begin(offset, pathSupplier),
+        onObjectEnd: end,
+        onArrayBegin: (offset, _length, _line, _character, pathSupplier) => begin(offset, pathSupplier),
+        onArrayEnd: end,
+        onObjectProperty: (property, offset, length, _line, _character, pathSupplier) => {
+          const key = keyOf([...pathSupplier(), property]);
+          if (wanted.has(key)) keys.set(key, { offset, length });
+        },
+        onLiteralValue: (_value, offset, length, _line, _character, pathSupplier) => {
+          const key = keyOf(pathSupplier());
+          if (wanted.has(key)) values.set(key, { offset, length });
+        },
+      },
+      PARSE_OPTIONS,
+    );
+    return { keys, values };
   }
 }

@@ -1,7 +1,7 @@
 import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import schema from '../../../schemas/paygate.schema.json' with { type: 'json' };
 import { ajv, describe } from '../validation/ajv.ts';
-import { closest, type ConfigDiagnostic } from './diagnostic.ts';
+import { closest, type Finding } from './diagnostic.ts';
 import type { ConfigDocument, JsonPath } from './document.ts';
 import type { ConfigFile } from './types.ts';
 
@@ -71,42 +71,40 @@ function resolveComposites(errors: readonly ErrorObject[], value: (path: string)
   return { errors: errors.filter((error) => !dropped.has(error)), composites };
 }
 
-/** Checks the document against the schema; every problem comes with where it is written. */
-export function schemaDiagnostics(document: ConfigDocument, value: unknown): { valid: boolean; diagnostics: ConfigDiagnostic[] } {
+/** Checks the document against the schema; every problem says where it is written. */
+export function schemaFindings(document: ConfigDocument, value: unknown): { valid: boolean; findings: Finding[] } {
   const validate = validator();
-  if (validate(value)) return { valid: true, diagnostics: [] };
+  if (validate(value)) return { valid: true, findings: [] };
   const valueAt = (pointer: string) => document.pathOf(pointer).reduce<unknown>((node, part) => (node as Record<string | number, unknown> | undefined)?.[part], value);
   const { errors, composites } = resolveComposites(validate.errors ?? [], valueAt);
-  const diagnostics: ConfigDiagnostic[] = [];
+  const findings: Finding[] = [];
   const seen = new Set<string>();
   for (const error of errors) {
     const path = document.pathOf(error.instancePath);
-    let diagnostic: ConfigDiagnostic;
+    let finding: Finding;
     if (error.keyword === 'additionalProperties') {
       const field = String(error.params.additionalProperty);
       const known = Object.keys(((error.parentSchema as { properties?: object } | undefined)?.properties ?? {}) as object).filter((name) => name !== '$schema');
       const suggestion = closest(field, known);
-      const fieldPath = [...path, field];
-      diagnostic = {
+      const place = { path: [...path, field], part: 'key' as const };
+      finding = {
         code: 'unknown-field',
         severity: 'error',
-        message: `${fieldName(path) === 'the config' ? 'the config' : fieldName(path)} has an unknown field "${field}"${suggestion ? `: did you mean "${suggestion}"?` : ''}`,
-        range: document.keyRange(fieldPath),
-        fix: suggestion
-          ? { title: `Rename to "${suggestion}"`, edits: [document.replacement(fieldPath, suggestion, true)] }
-          : { title: `Remove "${field}"`, edits: document.removal(fieldPath) },
+        message: `${fieldName(path)} has an unknown field "${field}"${suggestion ? `: did you mean "${suggestion}"?` : ''}`,
+        place,
+        fix: suggestion ? { title: `Rename to "${suggestion}"`, kind: 'rename', place, newText: suggestion } : { title: `Remove "${field}"`, kind: 'remove', place },
       };
     } else if (error.keyword === 'required' || composites.has(error)) {
       const message = composites.get(error) ?? `is missing the field "${String(error.params.missingProperty)}"`;
-      diagnostic = { code: error.keyword === 'required' ? 'missing-field' : 'invalid-value', severity: 'error', message: `${fieldName(path)} ${message}`, range: document.keyRange(path) };
+      finding = { code: error.keyword === 'required' ? 'missing-field' : 'invalid-value', severity: 'error', message: `${fieldName(path)} ${message}`, place: { path, part: 'key' } };
     } else {
-      diagnostic = { code: 'invalid-value', severity: 'error', message: `${fieldName(path)} ${describe(error)}`, range: document.valueRange(path) };
+      finding = { code: 'invalid-value', severity: 'error', message: `${fieldName(path)} ${describe(error)}`, place: { path, part: 'value' } };
     }
-    const identity = `${diagnostic.code}:${diagnostic.message}`;
+    const identity = `${finding.code}:${finding.message}`;
     if (!seen.has(identity)) {
       seen.add(identity);
-      diagnostics.push(diagnostic);
+      findings.push(finding);
     }
   }
-  return { valid: false, diagnostics };
+  return { valid: false, findings };
 }
