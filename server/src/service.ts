@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { GateSettings } from './config/types.ts';
 import { UserFacingError } from './errors.ts';
-import { Engine } from './engine/engine.ts';
+import { Engine, type EngineOptions } from './engine/engine.ts';
 import { PolicyEngine } from './gate/policyEngine.ts';
 import type { Policy } from './gate/types.ts';
 import { keyRoutes } from './http/admin/keys.ts';
@@ -17,8 +17,7 @@ import { SessionTable } from './http/sessions.ts';
 import { displayPrefix, hashApiKey } from './keys/apiKey.ts';
 import { importKeys, parseKeyImport, type ImportedKey } from './keys/import.ts';
 import { newKeyRecord } from './keys/fields.ts';
-import { connect, describeServer, type Connected } from './proxy/connect.ts';
-import type { Upstream } from './proxy/upstream.ts';
+import { describeServer, ServerSet } from './proxy/connect.ts';
 import type { Ledger } from './store/ledger.ts';
 import { markLegacyImported, openLedger, openStateFile, StateFileError } from './store/open.ts';
 import { VERSION } from './version.ts';
@@ -37,6 +36,13 @@ export interface RunningGate {
   url: string;
   port: number;
   engine: Engine;
+  /**
+   * Applies new settings without dropping calls or sessions: prices, limits, ACLs and refunds at
+   * once, servers added or removed. Resolves with notes for the log.
+   */
+  reload(settings: GateSettings): Promise<string[]>;
+  /** Records why a changed config was refused (the previous one stays in force), for /health. */
+  refuseConfig(problems: string[]): void;
   close(): Promise<void>;
 }
 
@@ -48,6 +54,8 @@ const DRAIN_MS = 10_000;
 const SESSION_IDLE_MS = 30 * 60_000;
 const MAX_SESSIONS = 10_000;
 const ADMIN_BODY_BYTES = 1024 * 1024;
+/** How long a removed server may finish its calls when calls have no timeout. */
+const MAX_DRAIN_MS = 10 * 60_000;
 
 function policyOf(settings: GateSettings): Policy {
   return {
@@ -94,27 +102,17 @@ function prepareLedger(settings: GateSettings, now: number, log: (line: string) 
   }
 }
 
-function gateInfo(settings: GateSettings, upstream: Upstream, sessions: SessionTable, policyEngine: PolicyEngine, startedAt: number): GateInfo {
+function engineOptionsOf(settings: GateSettings): Omit<EngineOptions, 'now'> {
   return {
-    name: settings.name ?? String(upstream.identity()?.serverInfo.name ?? 'PayGate'),
-    version: VERSION,
-    startedAt,
-    trustedProxies: settings.trustedProxies,
-    backends: () => upstream.statuses(),
-    sessionCount: () => sessions.size,
-    settings: () => ({
-      defaultCreditsPerCall: policyEngine.policy.defaultCreditsPerCall,
-      globalRateLimitPerMin: policyEngine.policy.globalRateLimitPerMin,
-      toolPricing: policyEngine.policy.toolPricing,
-      globalQuota: policyEngine.policy.globalQuota,
-      shadowMode: policyEngine.policy.shadowMode,
-      refundOnFailure: settings.refundOnFailure,
-      callTimeoutMs: settings.callTimeoutMs,
-      maxBatchSize: settings.maxBatchSize,
-      servers: settings.servers.map(describeServer),
-    }),
+    refundOnFailure: settings.refundOnFailure,
+    callTimeoutMs: settings.callTimeoutMs,
+    maxBatchSize: settings.maxBatchSize,
+    batchConcurrency: settings.batchConcurrency,
   };
 }
+
+/** Settings that only take effect at start-up; a reload that changes them says so. */
+const FIXED_AT_START = ['host', 'port', 'stateFile', 'adminKey', 'trustedProxies', 'allowedOrigins', 'maxBodyBytes', 'name'] as const;
 
 function listen(server: http.Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -135,10 +133,10 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
   const ledger = prepareLedger(settings, startedAt, log);
 
   const policyEngine = new PolicyEngine(policyOf(settings));
-  const sessions = new SessionTable({ idleMs: SESSION_IDLE_MS, maxSessions: MAX_SESSIONS, onEnd: (session) => upstream.forgetOrigin(session.id) });
-  let connected: Connected;
+  const sessions = new SessionTable({ idleMs: SESSION_IDLE_MS, maxSessions: MAX_SESSIONS, onEnd: (session) => servers.upstream.forgetOrigin(session.id) });
+  let servers: ServerSet;
   try {
-    connected = await connect(settings.servers, {
+    servers = await ServerSet.start(settings.servers, {
       clientInfo: { name: 'paygate-mcp', version: VERSION },
       sessions,
       name: settings.name ?? 'PayGate',
@@ -149,14 +147,7 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
     ledger.close();
     throw new StartError((error as Error).message);
   }
-  const { upstream } = connected;
-  const engine = new Engine(policyEngine, ledger, upstream, {
-    refundOnFailure: settings.refundOnFailure,
-    callTimeoutMs: settings.callTimeoutMs,
-    maxBatchSize: settings.maxBatchSize,
-    batchConcurrency: settings.batchConcurrency,
-    now,
-  });
+  const engine = new Engine(policyEngine, ledger, servers.upstream, { ...engineOptionsOf(settings), now });
   const mcp = new McpEndpoint(engine, sessions, {
     maxBodyBytes: settings.maxBodyBytes,
     name: settings.name,
@@ -165,7 +156,25 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
     now,
   });
   const guard = new AdminGuard(options.adminKey);
-  const router = new Router([...keyRoutes(ledger), ...reportRoutes(engine, gateInfo(settings, upstream, sessions, policyEngine, startedAt))], {
+  let current = settings;
+  let configProblems: string[] = [];
+  const info: GateInfo = {
+    name: settings.name ?? String(servers.upstream.identity()?.serverInfo.name ?? 'PayGate'),
+    version: VERSION,
+    startedAt,
+    trustedProxies: settings.trustedProxies,
+    backends: () => engine.upstream.statuses(),
+    sessionCount: () => sessions.size,
+    configProblems: () => configProblems,
+    settings: () => ({
+      ...policyEngine.policy,
+      refundOnFailure: current.refundOnFailure,
+      callTimeoutMs: current.callTimeoutMs,
+      maxBatchSize: current.maxBatchSize,
+      servers: current.servers.map(describeServer),
+    }),
+  };
+  const router = new Router([...keyRoutes(ledger), ...reportRoutes(engine, info)], {
     guard,
     trustedProxies: settings.trustedProxies,
     maxBodyBytes: ADMIN_BODY_BYTES,
@@ -193,7 +202,7 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
   try {
     port = await listen(server, settings.host, settings.port);
   } catch (error) {
-    await upstream.close();
+    await servers.close();
     ledger.close();
     const message = (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? `port ${settings.port} on ${settings.host} is already in use; pick another with --port` : (error as Error).message;
     throw new StartError(message);
@@ -204,7 +213,7 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
     policyEngine.sweep(t);
     sessions.sweep(t);
     guard.sweep(t);
-    connected.sweep(t);
+    servers.sweep(t);
   }, SWEEP_MS);
   sweeper.unref();
 
@@ -214,6 +223,26 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
     url: `http://${hostForUrl === '0.0.0.0' ? '127.0.0.1' : hostForUrl}:${port}/mcp`,
     port,
     engine,
+    async reload(next) {
+      const notes: string[] = [];
+      for (const field of FIXED_AT_START) {
+        if (JSON.stringify(next[field]) !== JSON.stringify(current[field])) notes.push(`${field} changed: it takes effect when the gate restarts`);
+      }
+      const { started, stopped } = await servers.update(next.servers, next.callTimeoutMs || MAX_DRAIN_MS);
+      engine.upstream = servers.upstream;
+      policyEngine.setPolicy(policyOf(next));
+      engine.options = { ...engineOptionsOf(next), now };
+      current = { ...next, ...Object.fromEntries(FIXED_AT_START.map((field) => [field, current[field]])) };
+      configProblems = [];
+      const { imported } = importKeys(ledger, configuredKeys(next, now()));
+      if (imported > 0) notes.push(`created ${imported} key(s) from importKeys`);
+      for (const server of started) notes.push(`started ${server}`);
+      for (const server of stopped) notes.push(`stopping ${server} once its calls in flight are done`);
+      return notes;
+    },
+    refuseConfig(problems) {
+      configProblems = problems;
+    },
     close() {
       closing ??= (async () => {
         clearInterval(sweeper);
@@ -224,7 +253,7 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
         while (inflight > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
         server.closeAllConnections();
         await closed;
-        await upstream.close();
+        await servers.close();
         ledger.close();
       })();
       return closing;

@@ -3,7 +3,7 @@ import { checkConfig } from '../config/check.ts';
 import { closest, formatDiagnostic } from '../config/diagnostic.ts';
 import type { GateSettings } from '../config/types.ts';
 import { toolPolicy } from '../gate/pricing.ts';
-import { connect } from '../proxy/connect.ts';
+import { ServerSet } from '../proxy/connect.ts';
 import type { ClientChannel, Upstream } from '../proxy/upstream.ts';
 import { StartError } from '../service.ts';
 import { VERSION } from '../version.ts';
@@ -33,7 +33,7 @@ function table(rows: string[][]): string {
  * reports prices and rules for tools no server offers, and stops. Exit 1 when the config has errors.
  */
 export async function runDryRun(settings: GateSettings, configFile: string | undefined): Promise<number> {
-  const connected = await connect(settings.servers, {
+  const servers = await ServerSet.start(settings.servers, {
     clientInfo: { name: 'paygate-mcp', version: VERSION },
     sessions: { broadcast: () => {}, deliverToOrigin: () => {} },
     name: settings.name ?? 'PayGate',
@@ -43,7 +43,7 @@ export async function runDryRun(settings: GateSettings, configFile: string | und
     throw new StartError(error.message);
   });
   try {
-    const tools = await listTools(connected.upstream, settings.callTimeoutMs);
+    const tools = await listTools(servers.upstream, settings.callTimeoutMs);
     const rows = [['tool', 'credits/call', '+credits/KiB', 'calls/min per key']];
     for (const name of [...tools].sort()) {
       const rule = toolPolicy({ ...settings, globalQuota: null }, name);
@@ -69,6 +69,6 @@ export async function runDryRun(settings: GateSettings, configFile: string | und
     }
     return errors > 0 ? 1 : 0;
   } finally {
-    await connected.upstream.close();
+    await servers.close();
   }
 }

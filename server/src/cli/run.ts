@@ -1,18 +1,42 @@
 import path from 'node:path';
 import type { GateSettings } from '../config/types.ts';
 import { describeServer } from '../proxy/connect.ts';
+import { ConfigError } from '../config/load.ts';
+import { watchFile } from '../config/watch.ts';
 import { startGate, type RunningGate } from '../service.ts';
 import { VERSION } from '../version.ts';
 import { adminKeyFile, keptSecret, newAdminKey } from './secrets.ts';
 
 export interface RunOptions {
   showAdminKey: boolean;
+  /** The config file to watch, and how to read the settings again when it changes. */
+  reload?: { file: string; settings: () => GateSettings };
   /** Extra lines for the banner, given the running gate. */
   extraBanner?: (gate: RunningGate) => string[];
 }
 
 function log(line: string): void {
   process.stderr.write(`paygate: ${line}\n`);
+}
+
+/**
+ * Applies the config file to the running gate whenever it changes. A config with errors is refused
+ * (its problems go to the log and to /health) and the one in force stays.
+ */
+function watchConfig(gate: RunningGate, reload: NonNullable<RunOptions['reload']>): { close(): Promise<void> } {
+  let applying = Promise.resolve();
+  return watchFile(reload.file, () => {
+    applying = applying.then(async () => {
+      try {
+        const notes = await gate.reload(reload.settings());
+        log(`${reload.file} changed: applied${notes.length ? `; ${notes.join('; ')}` : ''}`);
+      } catch (error) {
+        const problems = error instanceof ConfigError ? error.problems : [(error as Error).message];
+        gate.refuseConfig(problems);
+        log(`${reload.file} changed but was refused; the previous config stays in force:\n${problems.map((problem) => `  ${problem}`).join('\n')}`);
+      }
+    });
+  });
 }
 
 /** Starts a gate in the foreground, prints where it is, and stops it cleanly on SIGINT or SIGTERM. */
@@ -37,12 +61,13 @@ export async function runGate(settings: GateSettings, options: RunOptions): Prom
   lines.push(...(options.extraBanner?.(gate) ?? []));
   process.stdout.write(`${lines.join('\n')}\n`);
 
+  const watcher = options.reload && watchConfig(gate, options.reload);
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) process.exit(130);
     stopping = true;
     log(`${signal}: finishing calls in flight, then stopping`);
-    gate.close().then(
+    Promise.all([watcher?.close(), gate.close()]).then(
       () => process.exit(0),
       (error: unknown) => {
         log(`error while stopping: ${(error as Error).message}`);

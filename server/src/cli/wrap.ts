@@ -10,8 +10,12 @@ export async function runWrap(argv: string[]): Promise<number | undefined> {
     process.stdout.write(WRAP_HELP);
     return 0;
   }
-  const settings = resolveSettings(flags, (note) => process.stderr.write(`paygate: ${note}\n`));
+  const note = (line: string) => process.stderr.write(`paygate: ${line}\n`);
+  const settings = resolveSettings(flags, note);
   if (flags['dry-run']) return runDryRun(settings, flags.config);
-  await runGate(settings, { showAdminKey: flags['show-admin-key'] ?? false });
+  await runGate(settings, {
+    showAdminKey: flags['show-admin-key'] ?? false,
+    ...(flags.config === undefined ? {} : { reload: { file: flags.config, settings: () => resolveSettings(flags, note) } }),
+  });
   return undefined;
 }

@@ -90,8 +90,10 @@ async function boundedMap<T, R>(items: readonly T[], limit: number, work: (item:
 export class Engine {
   readonly policyEngine: PolicyEngine;
   readonly ledger: Ledger;
-  readonly upstream: Upstream;
-  readonly options: EngineOptions;
+  /** Replaced when the config's servers change; calls in flight keep the one they started with. */
+  upstream: Upstream;
+  /** Replaced when the config changes. */
+  options: EngineOptions;
   readonly #now: () => number;
 
   constructor(policyEngine: PolicyEngine, ledger: Ledger, upstream: Upstream, options: EngineOptions) {

@@ -20,12 +20,6 @@ export interface ConnectOptions {
   remoteIdleMs: number;
 }
 
-export interface Connected {
-  upstream: Upstream;
-  /** Closes what has been idle too long. */
-  sweep(now: number): void;
-}
-
 /** A short description of a server, for logs and the banner. */
 export function describeServer(spec: ServerSpec): string {
   const what = spec.kind === 'stdio' ? [spec.command, ...spec.args].join(' ') : spec.url;
@@ -61,20 +55,96 @@ async function connectOne(spec: ServerSpec, options: ConnectOptions): Promise<{ 
   return { upstream: new Relay(backend, options.sessions) };
 }
 
-/**
- * Starts every server and joins them: one server is the upstream itself; several are routed by
- * prefix. If one cannot start, those already started are stopped again.
- */
-export async function connect(specs: readonly ServerSpec[], options: ConnectOptions): Promise<Connected> {
+interface Member {
+  spec: ServerSpec;
+  upstream: Upstream;
+  remote: RemoteUpstream | undefined;
+}
+
+function specKey(spec: ServerSpec): string {
+  return JSON.stringify(spec);
+}
+
+/** Starts servers together; if one cannot start, those already started are stopped again. */
+async function startAll(specs: readonly ServerSpec[], options: ConnectOptions): Promise<Member[]> {
   const started = await Promise.allSettled(specs.map((spec) => connectOne(spec, options)));
   const failed = started.find((result) => result.status === 'rejected');
   if (failed) {
     await Promise.all(started.map((result) => (result.status === 'fulfilled' ? result.value.upstream.close() : undefined)));
     throw failed.reason;
   }
-  const members = started.map((result) => (result as PromiseFulfilledResult<{ upstream: Upstream; remote?: RemoteUpstream }>).value);
-  const remotes = members.flatMap((member) => (member.remote ? [member.remote] : []));
-  const sweep = (now: number) => remotes.forEach((remote) => remote.sweep(now));
-  if (specs.length === 1 && specs[0]!.prefix === undefined) return { upstream: members[0]!.upstream, sweep };
-  return { upstream: new Router(new Map(specs.map((spec, index) => [spec.prefix!, members[index]!.upstream])), options.name), sweep };
+  return started.map((result, index) => {
+    const { upstream, remote } = (result as PromiseFulfilledResult<{ upstream: Upstream; remote?: RemoteUpstream }>).value;
+    return { spec: specs[index]!, upstream, remote };
+  });
+}
+
+/**
+ * The servers behind a gate, joined into one upstream: one server is the upstream itself, several
+ * are routed by prefix. `update` applies a new list without touching the servers that stay: new
+ * ones are started, and removed ones stop taking calls at once and are stopped once the calls
+ * they were given have had `drainMs` to finish.
+ */
+export class ServerSet {
+  readonly #options: ConnectOptions;
+  #members = new Map<string, Member>();
+  #upstream: Upstream;
+  readonly #draining = new Set<{ member: Member; timer: NodeJS.Timeout }>();
+
+  private constructor(options: ConnectOptions, members: Map<string, Member>, upstream: Upstream) {
+    this.#options = options;
+    this.#members = members;
+    this.#upstream = upstream;
+  }
+
+  static async start(specs: readonly ServerSpec[], options: ConnectOptions): Promise<ServerSet> {
+    const members = await startAll(specs, options);
+    const byKey = new Map(specs.map((spec, index) => [specKey(spec), members[index]!]));
+    return new ServerSet(options, byKey, ServerSet.#join(specs, byKey, options));
+  }
+
+  get upstream(): Upstream {
+    return this.#upstream;
+  }
+
+  /** Moves to `specs`; resolves with what was started and stopped, once the new set serves. */
+  async update(specs: readonly ServerSpec[], drainMs: number): Promise<{ started: string[]; stopped: string[] }> {
+    const wanted = new Map(specs.map((spec) => [specKey(spec), spec]));
+    const added = specs.filter((spec) => !this.#members.has(specKey(spec)));
+    const fresh = await startAll(added, this.#options);
+    const members = new Map<string, Member>();
+    for (const [key, spec] of wanted) members.set(key, this.#members.get(key) ?? fresh[added.indexOf(spec)]!);
+    const removed = [...this.#members].filter(([key]) => !wanted.has(key));
+    this.#members = members;
+    this.#upstream = ServerSet.#join(specs, members, this.#options);
+    for (const [, member] of removed) {
+      const entry = { member, timer: setTimeout(() => this.#stop(entry), drainMs) };
+      entry.timer.unref();
+      this.#draining.add(entry);
+    }
+    return { started: added.map(describeServer), stopped: removed.map(([, member]) => describeServer(member.spec)) };
+  }
+
+  /** Closes what has been idle too long. */
+  sweep(now: number): void {
+    for (const member of this.#members.values()) member.remote?.sweep(now);
+  }
+
+  async close(): Promise<void> {
+    const draining = [...this.#draining];
+    this.#draining.clear();
+    for (const entry of draining) clearTimeout(entry.timer);
+    await Promise.all([...this.#members.values(), ...draining.map((entry) => entry.member)].map((member) => member.upstream.close()));
+  }
+
+  #stop(entry: { member: Member; timer: NodeJS.Timeout }): void {
+    this.#draining.delete(entry);
+    void entry.member.upstream.close();
+  }
+
+  static #join(specs: readonly ServerSpec[], members: ReadonlyMap<string, Member>, options: ConnectOptions): Upstream {
+    const memberOf = (spec: ServerSpec) => members.get(specKey(spec))!.upstream;
+    if (specs.length === 1 && specs[0]!.prefix === undefined) return memberOf(specs[0]!);
+    return new Router(new Map(specs.map((spec) => [spec.prefix!, memberOf(spec)])), options.name);
+  }
 }

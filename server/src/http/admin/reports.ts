@@ -17,6 +17,8 @@ export interface GateInfo {
   /** Every wrapped server's state, by label. */
   backends(): Map<string, BackendStatus>;
   sessionCount(): number;
+  /** Why the last change to the config file was refused, if it was. */
+  configProblems(): string[];
   /** The settings that decide prices and limits, as the gate applies them now. */
   settings(): Record<string, unknown>;
 }
@@ -48,6 +50,7 @@ export function reportRoutes(engine: Engine, info: GateInfo): Route[] {
             uptime: Math.round((now - info.startedAt) / 1000),
             backends,
             sessions: info.sessionCount(),
+            ...(info.configProblems().length ? { configRefused: info.configProblems() } : {}),
           },
         };
       },

@@ -1,0 +1,23 @@
+import chokidar from 'chokidar';
+
+const SETTLE_MS = 100;
+
+/**
+ * Calls `onChange` when the file is changed or replaced (editors often save by writing a new file
+ * and renaming it over the old one), once the writing has settled.
+ */
+export function watchFile(file: string, onChange: () => void): { close(): Promise<void> } {
+  const watcher = chokidar.watch(file, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: SETTLE_MS, pollInterval: 20 } });
+  let timer: NodeJS.Timeout | undefined;
+  const changed = () => {
+    clearTimeout(timer);
+    timer = setTimeout(onChange, SETTLE_MS);
+  };
+  watcher.on('change', changed).on('add', changed);
+  return {
+    async close() {
+      clearTimeout(timer);
+      await watcher.close();
+    },
+  };
+}
