@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: the gate against the null bridge and the direct stdio floor (one interleaved
  * suite run, single calls and batches of 10), per-call latency as stored keys grow, start-up time
- * and memory with 100,000 keys, and the admission time of a 100-call batch.
+ * and memory with 100,000 keys, the admission time of a 100-call batch, the editor's diagnostics
+ * latency and validate's wall time on a 5,000-tool config, and hot reload under full load.
  * Uses the black-box harness in ../shared/bench (or $PAYGATE_BENCH_HARNESS). Prints a Markdown
  * summary for the README and writes every raw result to test-results/.
  *
@@ -50,6 +51,8 @@ const scale = await runJson(path.join(HARNESS, 'scale-probe.mjs'), [
 ]);
 const startup = await runJson(path.join(ROOT, 'test', 'bench', 'startup.ts'), ['--keys', quick ? '10000' : '100000']);
 const admission = await runJson(path.join(ROOT, 'test', 'bench', 'evaluateBatch.ts'), ['--calls', '100']);
+const editor = await runJson(path.join(ROOT, 'test', 'bench', 'lspLatency.ts'), ['--tools', '5000', '--edits', quick ? '60' : '200']);
+const reload = await runJson(path.join(ROOT, 'test', 'bench', 'reloadUnderLoad.ts'), ['--seconds', quick ? '3' : '5']);
 
 const s = suite.summary;
 const ratio = (a: number, b: number) => (a / b).toFixed(2);
@@ -77,8 +80,12 @@ const lines = [
   '',
   `p50 with ${last.S} keys / p50 with ${first.S}: ${ratio(last.c1.p50, first.c1.p50)}×. ` +
     `Start-up with ${startup.keys} keys: ${startup.startMedianMs} ms; resident memory after ${'2000'} calls: ${startup.rssMiB} MiB.`,
+  '',
+  `Config with ${editor.tools} priced tools: didChange → publishDiagnostics p50 ${editor.didChangeToDiagnosticsMs.p50} ms, p95 ${editor.didChangeToDiagnosticsMs.p95} ms; ` +
+    `paygate-mcp validate ${editor.validateWallMs.median} ms (whole process). ` +
+    `Hot reload at full speed: ${reload.answered} calls during ${reload.reloads} reloads, ${reload.failed} failed, ${reload.lostCharges} lost charges.`,
 ];
 const resultsFile = path.join(ROOT, 'test-results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
-fs.writeFileSync(resultsFile, `${JSON.stringify({ suite, scale, startup, admission }, null, 2)}\n`);
+fs.writeFileSync(resultsFile, `${JSON.stringify({ suite, scale, startup, admission, editor, reload }, null, 2)}\n`);
 process.stdout.write(`\n${lines.join('\n')}\n\nEvery run's figures: ${path.relative(ROOT, resultsFile)}\n`);

@@ -1,0 +1,94 @@
+/**
+ * Time from `didChange` to `publishDiagnostics` in the daemon, on a config with 5,000 priced tools,
+ * and the wall time of `paygate-mcp validate` on the same file (the whole process).
+ *
+ *   node test/bench/lspLatency.ts [--tools 5000] [--edits 200]
+ *
+ * Each edit renames one priced tool (so the check has a diagnostic to place half of the time). Prints
+ * one JSON line last.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import {
+  createProtocolConnection,
+  DidChangeTextDocumentNotification,
+  DidOpenTextDocumentNotification,
+  InitializeRequest,
+  InitializedNotification,
+  PublishDiagnosticsNotification,
+  StreamMessageReader,
+  StreamMessageWriter,
+  type PublishDiagnosticsParams,
+} from 'vscode-languageserver-protocol/node';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CLI = path.join(ROOT, 'dist', 'cli.js');
+const { values } = parseArgs({ options: { tools: { type: 'string', default: '5000' }, edits: { type: 'string', default: '200' } } });
+const toolCount = Number(values.tools);
+const edits = Number(values.edits);
+
+const toolPricing = Object.fromEntries(Array.from({ length: toolCount }, (_, i) => [`tool_${i}`, { creditsPerCall: 1 + (i % 7), rateLimitPerMin: 30 }]));
+const text = `${JSON.stringify({ serverCommand: 'node', toolPricing, globalRateLimitPerMin: 60, port: 0 }, null, 2)}\n`;
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paygate-lsp-bench-'));
+const file = path.join(dir, 'paygate.json');
+fs.writeFileSync(file, text);
+const uri = pathToFileURL(file).href;
+
+function quantile(sorted: number[], q: number): number {
+  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]! * 100) / 100;
+}
+
+const validateMs: number[] = [];
+for (let run = 0; run < 5; run++) {
+  const started = performance.now();
+  const result = spawnSync(process.execPath, [CLI, 'validate', '--config', file], { encoding: 'utf8' });
+  validateMs.push(performance.now() - started);
+  if (result.status !== 0) throw new Error(result.stdout + result.stderr);
+}
+
+const child = spawn(process.execPath, [CLI, 'lsp', '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'] });
+const connection = createProtocolConnection(new StreamMessageReader(child.stdout), new StreamMessageWriter(child.stdin));
+let waiting: ((params: PublishDiagnosticsParams) => void) | undefined;
+connection.onNotification(PublishDiagnosticsNotification.type, (params: PublishDiagnosticsParams) => waiting?.(params));
+connection.listen();
+await connection.sendRequest(InitializeRequest.type, { processId: process.pid, rootUri: null, capabilities: {}, workspaceFolders: null });
+await connection.sendNotification(InitializedNotification.type, {});
+
+const published = (version: number) =>
+  new Promise<void>((resolve) => {
+    waiting = (params) => {
+      if (params.version === version) resolve();
+    };
+  });
+let version = 1;
+let opened = published(version);
+await connection.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri, languageId: 'jsonc', version, text } });
+await opened;
+
+const line = text.split('\n').findIndex((row) => row.includes('"tool_4917"'));
+const column = text.split('\n')[line]!.indexOf('tool_4917') + 'tool_4917'.length;
+const latencies: number[] = [];
+for (let edit = 0; edit < edits; edit++) {
+  version++;
+  const done = published(version);
+  const insert = edit % 2 === 0;
+  const change = insert
+    ? { range: { start: { line, character: column }, end: { line, character: column } }, text: 'x' }
+    : { range: { start: { line, character: column }, end: { line, character: column + 1 } }, text: '' };
+  const started = performance.now();
+  await connection.sendNotification(DidChangeTextDocumentNotification.type, { textDocument: { uri, version }, contentChanges: [change] });
+  await done;
+  latencies.push(performance.now() - started);
+}
+child.kill();
+fs.rmSync(dir, { recursive: true, force: true });
+
+latencies.sort((a, b) => a - b);
+validateMs.sort((a, b) => a - b);
+const result = { harness: 'lsp-latency', tools: toolCount, fileBytes: Buffer.byteLength(text), edits, didChangeToDiagnosticsMs: { p50: quantile(latencies, 0.5), p95: quantile(latencies, 0.95), max: quantile(latencies, 1) }, validateWallMs: { median: quantile(validateMs, 0.5), max: quantile(validateMs, 1) } };
+process.stderr.write(`${toolCount} priced tools: didChange → publishDiagnostics p50 ${result.didChangeToDiagnosticsMs.p50} ms, p95 ${result.didChangeToDiagnosticsMs.p95} ms; validate ${result.validateWallMs.median} ms\n`);
+console.log(JSON.stringify(result));
