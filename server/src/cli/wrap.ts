@@ -11,8 +11,8 @@ export async function runWrap(argv: string[]): Promise<number | undefined> {
     return 0;
   }
   const note = (line: string) => process.stderr.write(`paygate: ${line}\n`);
+  if (flags['dry-run']) return runDryRun(resolveSettings(flags), flags.config);
   const settings = resolveSettings(flags, note);
-  if (flags['dry-run']) return runDryRun(settings, flags.config);
   await runGate(settings, {
     showAdminKey: flags['show-admin-key'] ?? false,
     ...(flags.config === undefined ? {} : { reload: { file: flags.config, settings: () => resolveSettings(flags, note) } }),
