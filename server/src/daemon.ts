@@ -17,6 +17,7 @@ import { ConfigDocument } from './config/document.ts';
 import type { ConfigFile } from './config/types.ts';
 import { completeTools, describeTool } from './lsp/assist.ts';
 import { FactsCache } from './lsp/factsCache.ts';
+import { serveGateRequests } from './lsp/gateRequests.ts';
 import { baseDirOf, isConfigFile } from './lsp/files.ts';
 
 /** The value as a config to look things up in, when it is an object at all (it may not be valid). */
@@ -41,7 +42,8 @@ function toLsp(diagnostic: ConfigDiagnostic): Diagnostic {
  * The PayGate daemon: a language server for PayGate configs. It checks `paygate.json`,
  * `*.paygate.json` and `.paygate/config.json` as they are typed (incremental sync) and as they change
  * on disk, completes and describes tool names from a gate running with the config, and offers the
- * fixes diagnostics carry. A failure inside a handler is logged to the client, never fatal.
+ * fixes diagnostics carry. It also runs the editor's gate (the `paygate/*` requests of
+ * `lsp/protocol.ts`). A failure inside a handler is logged to the client, never fatal.
  */
 export function startDaemon(connection: Connection): void {
   const documents = new TextDocuments(TextDocument);
@@ -132,6 +134,9 @@ export function startDaemon(connection: Connection): void {
       });
     }),
   );
+
+  const gates = serveGateRequests(connection);
+  connection.onShutdown(() => gates.dispose());
 
   process.on('uncaughtException', (error) => connection.console.error(`paygate daemon: ${error.stack ?? error.message}`));
   process.on('unhandledRejection', (error) => connection.console.error(`paygate daemon: ${String(error)}`));

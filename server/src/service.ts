@@ -43,6 +43,10 @@ export interface RunningGate {
   reload(settings: GateSettings): Promise<string[]>;
   /** Records why a changed config was refused (the previous one stays in force), for /health. */
   refuseConfig(problems: string[]): void;
+  /** Why the last changed config was refused; empty once one is applied. */
+  configProblems(): readonly string[];
+  /** The settings in force. */
+  settings(): GateSettings;
   close(): Promise<void>;
 }
 
@@ -243,6 +247,8 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
     refuseConfig(problems) {
       configProblems = problems;
     },
+    configProblems: () => configProblems,
+    settings: () => current,
     close() {
       closing ??= (async () => {
         clearInterval(sweeper);

@@ -10,17 +10,23 @@ import {
   type PublishDiagnosticsParams,
   type ProtocolConnection,
 } from 'vscode-languageserver-protocol/node';
-import { CLI } from './gate.ts';
+import { UsageChanged, type UsageSnapshot } from '../../server/src/lsp/protocol.ts';
+import { CLI, waitFor } from './gate.ts';
 
 /** The daemon as an editor runs it: `paygate-mcp lsp --stdio` in its own process, spoken to over LSP. */
 export class DaemonClient {
   readonly connection: ProtocolConnection;
   readonly #published: PublishDiagnosticsParams[] = [];
   readonly #waiters: { predicate: (params: PublishDiagnosticsParams) => boolean; resolve: (params: PublishDiagnosticsParams) => void }[] = [];
+  /** Every `paygate/usageChanged` snapshot received, oldest first. */
+  readonly snapshots: UsageSnapshot[] = [];
   stderr = '';
 
   private constructor(connection: ProtocolConnection) {
     this.connection = connection;
+    connection.onNotification(UsageChanged, (snapshot) => {
+      this.snapshots.push(snapshot);
+    });
     connection.onNotification(PublishDiagnosticsNotification.type, (params: PublishDiagnosticsParams) => {
       const waiter = this.#waiters.find((candidate) => candidate.predicate(params));
       if (!waiter) {
@@ -60,6 +66,17 @@ export class DaemonClient {
           resolve(params);
         },
       });
+    });
+  }
+
+  /** The first usage snapshot received from now on (or already received, when `since` is given) that satisfies `predicate`. */
+  usage(predicate: (snapshot: UsageSnapshot) => boolean, since = this.snapshots.length, timeoutMs = 10_000): Promise<UsageSnapshot> {
+    return waitFor(
+      'a matching paygate/usageChanged',
+      async () => this.snapshots.slice(since).find(predicate),
+      timeoutMs,
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}; the last one: ${JSON.stringify(this.snapshots.at(-1))}`);
     });
   }
 

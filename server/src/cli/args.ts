@@ -132,15 +132,26 @@ function serversOf(flags: WrapFlags, file: ConfigFile): ServerSpec[] {
   });
 }
 
+/** How settings are resolved beyond the flags and the config file. */
+export interface ResolveOptions {
+  /** Told about config warnings. */
+  notes?: (line: string) => void;
+  /** Used where neither a flag nor the config gives the value (the editor's settings). */
+  defaults?: Partial<Pick<GateSettings, 'host' | 'port' | 'stateFile'>>;
+  /** The servers to gate, instead of those of the flags or the config (the editor's workspace servers). */
+  servers?: ServerSpec[];
+}
+
 /** Merges flags over the config file over defaults. */
-export function resolveSettings(flags: WrapFlags, notes: (line: string) => void = () => {}): GateSettings {
+export function resolveSettings(flags: WrapFlags, options: ResolveOptions = {}): GateSettings {
   let file: ConfigFile = {};
   if (flags.config !== undefined) {
     const loaded = loadConfigFile(flags.config);
     file = loaded.config;
-    loaded.notes.forEach(notes);
+    loaded.notes.forEach(options.notes ?? (() => {}));
   }
-  const servers = serversOf(flags, file);
+  const servers = options.servers ?? serversOf(flags, file);
+  const defaults = { ...DEFAULTS, ...options.defaults };
   if (flags['no-state'] && flags['state-file'] !== undefined) throw new UsageError('--no-state and --state-file cannot be used together');
 
   const toolPricing: Record<string, ToolPolicy> = { ...file.toolPricing };
@@ -158,8 +169,8 @@ export function resolveSettings(flags: WrapFlags, notes: (line: string) => void 
   return {
     name: flags.name ?? file.name,
     servers,
-    host: flags.host ?? file.host ?? DEFAULTS.host,
-    port: flags.port === undefined ? (file.port ?? DEFAULTS.port) : wholeNumber('--port', flags.port, 0, 65535),
+    host: flags.host ?? file.host ?? defaults.host,
+    port: flags.port === undefined ? (file.port ?? defaults.port) : wholeNumber('--port', flags.port, 0, 65535),
     defaultCreditsPerCall:
       flags.price === undefined ? (file.defaultCreditsPerCall ?? DEFAULTS.defaultCreditsPerCall) : wholeNumber('--price', flags.price, 0, Number.MAX_SAFE_INTEGER),
     toolPricing,
@@ -171,7 +182,7 @@ export function resolveSettings(flags: WrapFlags, notes: (line: string) => void 
     shadowMode: flags.shadow ?? file.shadowMode ?? false,
     refundOnFailure: flags['refund-on-failure'] ?? file.refundOnFailure ?? false,
     adminKey: flags['admin-key'] ?? file.adminKey,
-    stateFile: flags['no-state'] ? ':memory:' : (flags['state-file'] ?? file.stateFile ?? DEFAULTS.stateFile),
+    stateFile: flags['no-state'] ? ':memory:' : (flags['state-file'] ?? file.stateFile ?? defaults.stateFile),
     importKeys,
     trustedProxies: trust === true ? 1 : trust === false ? 0 : trust,
     allowedOrigins: [...(file.allowedOrigins ?? []), ...(flags['allowed-origin'] ?? [])],

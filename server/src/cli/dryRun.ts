@@ -2,26 +2,11 @@ import fs from 'node:fs';
 import { checkConfig } from '../config/check.ts';
 import { closest, formatDiagnostic } from '../config/diagnostic.ts';
 import type { GateSettings } from '../config/types.ts';
-import { toolPolicy } from '../gate/pricing.ts';
+import { effectiveRateLimit, toolPolicy } from '../gate/pricing.ts';
 import { ServerSet } from '../proxy/connect.ts';
-import type { ClientChannel, Upstream } from '../proxy/upstream.ts';
+import { listTools } from '../proxy/listTools.ts';
 import { StartError } from '../service.ts';
 import { VERSION } from '../version.ts';
-
-const NOBODY: ClientChannel = { origin: 'dry-run', keyHash: undefined, requestId: undefined, sessionId: undefined, deliver: () => false };
-
-/** Every tool the servers offer, over all pages. */
-async function listTools(upstream: Upstream, timeoutMs: number): Promise<string[]> {
-  const names: string[] = [];
-  let cursor: unknown;
-  do {
-    const answer = await upstream.forward('tools/list', cursor === undefined ? undefined : { cursor }, NOBODY, timeoutMs);
-    if ('error' in answer) throw new StartError(`tools/list failed: ${answer.error.message}`);
-    for (const tool of Array.isArray(answer.result.tools) ? answer.result.tools : []) if (typeof tool?.name === 'string') names.push(tool.name);
-    cursor = answer.result.nextCursor;
-  } while (typeof cursor === 'string');
-  return names;
-}
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
@@ -43,13 +28,14 @@ export async function runDryRun(settings: GateSettings, configFile: string | und
     throw new StartError(error.message);
   });
   try {
-    const tools = await listTools(servers.upstream, settings.callTimeoutMs);
+    const tools = (await listTools(servers.upstream, settings.callTimeoutMs).catch((error: Error) => {
+      throw new StartError(error.message);
+    })).map((tool) => tool.name);
     const rows = [['tool', 'credits/call', '+credits/KiB', 'calls/min per key']];
     for (const name of [...tools].sort()) {
-      const rule = toolPolicy({ ...settings, globalQuota: null }, name);
-      const limit = rule.rateLimitPerMin ?? 0;
-      const global = settings.globalRateLimitPerMin;
-      const effective = limit > 0 && (global === 0 || limit < global) ? limit : global;
+      const policy = { ...settings, globalQuota: null };
+      const rule = toolPolicy(policy, name);
+      const effective = effectiveRateLimit(policy, name);
       rows.push([name, String(rule.creditsPerCall ?? settings.defaultCreditsPerCall), String(rule.creditsPerKbInput ?? 0), effective === 0 ? 'no limit' : String(effective)]);
     }
     process.stdout.write(`${table(rows)}\n`);

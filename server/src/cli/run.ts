@@ -1,8 +1,7 @@
 import path from 'node:path';
 import type { GateSettings } from '../config/types.ts';
 import { describeServer } from '../proxy/connect.ts';
-import { ConfigError } from '../config/load.ts';
-import { watchFile } from '../config/watch.ts';
+import { reloadOnChange } from '../hotReload.ts';
 import { startGate, type RunningGate } from '../service.ts';
 import { VERSION } from '../version.ts';
 import { adminKeyFile, keptSecret, newAdminKey } from './secrets.ts';
@@ -17,26 +16,6 @@ export interface RunOptions {
 
 function log(line: string): void {
   process.stderr.write(`paygate: ${line}\n`);
-}
-
-/**
- * Applies the config file to the running gate whenever it changes. A config with errors is refused
- * (its problems go to the log and to /health) and the one in force stays.
- */
-function watchConfig(gate: RunningGate, reload: NonNullable<RunOptions['reload']>): { close(): Promise<void> } {
-  let applying = Promise.resolve();
-  return watchFile(reload.file, () => {
-    applying = applying.then(async () => {
-      try {
-        const notes = await gate.reload(reload.settings());
-        log(`${reload.file} changed: applied${notes.length ? `; ${notes.join('; ')}` : ''}`);
-      } catch (error) {
-        const problems = error instanceof ConfigError ? error.problems : [(error as Error).message];
-        gate.refuseConfig(problems);
-        log(`${reload.file} changed but was refused; the previous config stays in force:\n${problems.map((problem) => `  ${problem}`).join('\n')}`);
-      }
-    });
-  });
 }
 
 /** Starts a gate in the foreground, prints where it is, and stops it cleanly on SIGINT or SIGTERM. */
@@ -61,7 +40,7 @@ export async function runGate(settings: GateSettings, options: RunOptions): Prom
   lines.push(...(options.extraBanner?.(gate) ?? []));
   process.stdout.write(`${lines.join('\n')}\n`);
 
-  const watcher = options.reload && watchConfig(gate, options.reload);
+  const watcher = options.reload && reloadOnChange(gate, options.reload.file, options.reload.settings, { log });
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) process.exit(130);

@@ -12,10 +12,10 @@ export async function runWrap(argv: string[]): Promise<number | undefined> {
   }
   const note = (line: string) => process.stderr.write(`paygate: ${line}\n`);
   if (flags['dry-run']) return runDryRun(resolveSettings(flags), flags.config);
-  const settings = resolveSettings(flags, note);
+  const settings = resolveSettings(flags, { notes: note });
   await runGate(settings, {
     showAdminKey: flags['show-admin-key'] ?? false,
-    ...(flags.config === undefined ? {} : { reload: { file: flags.config, settings: () => resolveSettings(flags, note) } }),
+    ...(flags.config === undefined ? {} : { reload: { file: flags.config, settings: () => resolveSettings(flags, { notes: note }) } }),
   });
   return undefined;
 }

@@ -24,3 +24,10 @@ export function priceOf(policy: Policy, tool: string, argBytes: number): number 
 export function chargedInputBytes(policy: Policy, tool: string, args: unknown): number {
   return (toolPolicy(policy, tool).creditsPerKbInput ?? 0) > 0 ? Buffer.byteLength(JSON.stringify(args ?? {})) : 0;
 }
+
+/** Calls per minute one key may make to the tool: its own limit or the global one, whichever is lower; 0 means none. */
+export function effectiveRateLimit(policy: Policy, tool: string): number {
+  const own = toolPolicy(policy, tool).rateLimitPerMin ?? 0;
+  const global = policy.globalRateLimitPerMin;
+  return own > 0 && (global === 0 || own < global) ? own : global;
+}

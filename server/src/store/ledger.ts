@@ -1,6 +1,6 @@
 import { applyCharge, applyRefund } from '../gate/accounting.ts';
 import type { KeyRecord } from '../gate/types.ts';
-import type { BalanceRow, EventStatus, LedgerBatch, Store, ToolStats, UsageEvent } from './types.ts';
+import type { BalanceRow, EventStatus, KeyQuery, LedgerBatch, Store, ToolStats, UsageEvent } from './types.ts';
 import { directWriter, type BatchWriter } from './writer.ts';
 
 /** One admitted call and what it cost. */
@@ -60,6 +60,7 @@ export class Ledger {
   #lastEventAt: number;
   #toolStatsWrittenAt = 0;
   #failure: Error | undefined;
+  readonly #listeners = new Set<() => void>();
   readonly #commitAtEndOfTurn = () => this.#commitTurn(false);
 
   /** `writer` defaults to committing each turn straight to `store`. */
@@ -149,13 +150,30 @@ export class Ledger {
     this.#byHash.delete(record.keyHash);
     Object.assign(record, draft);
     this.#byHash.set(record.keyHash, record);
+    this.#changed();
     return record;
   }
 
   /** Stores a new key. It is cached when first used, not now: bulk creation must not fill memory. */
   insert(record: Omit<KeyRecord, 'id'>): KeyRecord {
     this.flush();
-    return this.store.insertKey(record);
+    const inserted = this.store.insertKey(record);
+    this.#changed();
+    return inserted;
+  }
+
+  /**
+   * Keys as they stand now, calls in flight included, without waiting for pending writes: the
+   * stored rows, with the live record of every key that calls have touched.
+   */
+  liveKeys(query: KeyQuery): KeyRecord[] {
+    return this.store.listKeys(query).map((stored) => this.#byId.get(stored.id) ?? stored);
+  }
+
+  /** Calls `listener` after every write: calls admitted, settled or refused, and admin changes. Returns the unsubscribe. */
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** Per-tool calls, credits and denials, as the ledger has them now. */
@@ -203,6 +221,7 @@ export class Ledger {
         for (const waiter of waiters) waiter.reject(failure);
         return;
       }
+      this.#changed();
     }
     for (const waiter of waiters) waiter.resolve();
   }
@@ -281,6 +300,10 @@ export class Ledger {
     if (this.#scheduled) return;
     this.#scheduled = true;
     setImmediate(this.#commitAtEndOfTurn);
+  }
+
+  #changed(): void {
+    for (const listener of this.#listeners) listener();
   }
 
   #remember(record: KeyRecord): void {

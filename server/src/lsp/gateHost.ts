@@ -1,0 +1,348 @@
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { resolveSettings } from '../cli/args.ts';
+import type { GateSettings, ServerSpec } from '../config/types.ts';
+import { UserFacingError } from '../errors.ts';
+import { toolPolicy } from '../gate/pricing.ts';
+import { reloadOnChange } from '../hotReload.ts';
+import { generateApiKey } from '../keys/apiKey.ts';
+import { describeServer } from '../proxy/connect.ts';
+import { listTools, type ListedTool } from '../proxy/listTools.ts';
+import { startGate, type RunningGate } from '../service.ts';
+import {
+  STOPPED,
+  type BatchCallParams,
+  type BatchItemResult,
+  type BatchOutcome,
+  type CreatedKey,
+  type CreateKeyParams,
+  type GateSource,
+  type GateStatus,
+  type StartServerParams,
+  type StartServerResult,
+  type ToolInfo,
+  type UsageSnapshot,
+} from './protocol.ts';
+import { usageSnapshot, type GatedServer } from './usage.ts';
+
+const DEV_KEY_NAME = 'vscode-dev';
+const DEV_KEY_CREDITS = 1000;
+/** Changes within this time go to the panel as one snapshot. */
+const COALESCE_MS = 40;
+/** How often backend states and the call rate are compared with what the panel last got. */
+const RECHECK_MS = 2000;
+const KEYS_PER_NAMESPACE = 100;
+const NAMESPACES_SHOWN = 50;
+const MINUTE_MS = 60_000;
+
+/** A request to the gate was refused; the message says why, for the user. */
+export class GateRequestError extends UserFacingError {}
+
+/** What the daemon's running gate is: the gate, where it came from, and what it offers. */
+interface Hosted {
+  gate: RunningGate;
+  label: string;
+  configFile: string | undefined;
+  adminKey: string;
+  tools: ListedTool[];
+  watcher: { close(): Promise<void> } | undefined;
+  unsubscribe: () => void;
+  /** Total paid calls, sampled over the last minute for the call rate. */
+  samples: { at: number; calls: number }[];
+}
+
+function resolveIn(baseDir: string, spec: ServerSpec): ServerSpec {
+  return spec.kind === 'stdio' ? { ...spec, cwd: path.resolve(baseDir, spec.cwd ?? '.') } : spec;
+}
+
+/** The settings of a gate started from the editor: relative paths are taken from `baseDir`, not the daemon's folder. */
+function settingsFor(params: StartServerParams, log: (line: string) => void): GateSettings {
+  const { source } = params;
+  const configFile = source.kind === 'config' ? source.file : source.config;
+  const settings = resolveSettings(configFile === undefined ? {} : { config: configFile }, {
+    notes: log,
+    defaults: params.defaults,
+    ...(source.kind === 'servers'
+      ? {
+          servers: source.servers.map((server) => ({
+            kind: 'stdio' as const,
+            prefix: source.servers.length > 1 ? server.name : undefined,
+            command: server.command,
+            args: server.args,
+            env: server.env,
+            cwd: server.cwd,
+          })),
+        }
+      : {}),
+  });
+  return {
+    ...settings,
+    stateFile: settings.stateFile === ':memory:' ? settings.stateFile : path.resolve(params.baseDir, settings.stateFile),
+    servers: settings.servers.map((spec) => resolveIn(params.baseDir, spec)),
+  };
+}
+
+function labelOf(source: GateSource, settings: GateSettings): string {
+  if (settings.name) return settings.name;
+  return source.kind === 'config' ? path.basename(source.file) : source.label;
+}
+
+/** A stream that hands each line written to it to `log`. */
+function lineLog(log: (line: string) => void, prefix: string): Writable {
+  let partial = '';
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      const lines = (partial + chunk.toString('utf8')).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) log(`${prefix}${line}`);
+      done();
+    },
+  });
+}
+
+/**
+ * The gate the daemon runs for the editor: one at a time, in the daemon's process. It reports what
+ * the usage panel shows whenever that changes, and serves the editor's key and batch commands
+ * through the gate's own admin API and `/mcp`, as any client would.
+ */
+export class GateHost {
+  readonly #log: (line: string) => void;
+  readonly #publish: (snapshot: UsageSnapshot) => void;
+  #hosted: Hosted | undefined;
+  #status: GateStatus = STOPPED;
+  #pending: NodeJS.Timeout | undefined;
+  #lastPublished = '';
+  readonly #recheck: NodeJS.Timeout;
+
+  constructor(log: (line: string) => void, publish: (snapshot: UsageSnapshot) => void) {
+    this.#log = log;
+    this.#publish = publish;
+    this.#recheck = setInterval(() => this.#publishIfChanged(), RECHECK_MS);
+    this.#recheck.unref();
+  }
+
+  /** Starts a gate in front of `params.source`, stopping the one running first. */
+  async start(params: StartServerParams): Promise<StartServerResult> {
+    await this.#stopGate();
+    let settings: GateSettings;
+    try {
+      settings = settingsFor(params, this.#log);
+    } catch (error) {
+      return this.#failed(error, undefined);
+    }
+    const label = labelOf(params.source, settings);
+    this.#setStatus({ ...STOPPED, state: 'starting', label, stateFile: settings.stateFile });
+    const devKey = params.devKey ?? generateApiKey();
+    settings.importKeys[devKey] ??= { name: DEV_KEY_NAME, credits: DEV_KEY_CREDITS };
+    const adminKey = settings.adminKey ?? params.adminKey;
+    let gate: RunningGate;
+    try {
+      gate = await startGate({ settings, adminKey, backendStderr: lineLog(this.#log, `[${label}] `), log: this.#log });
+    } catch (error) {
+      return this.#failed(error, label);
+    }
+    const configFile = params.source.kind === 'config' ? params.source.file : params.source.config;
+    const hosted: Hosted = {
+      gate,
+      label,
+      configFile,
+      adminKey,
+      tools: await listTools(gate.engine.upstream, settings.callTimeoutMs).catch((error: Error) => {
+        this.#log(`cannot list the tools: ${error.message}`);
+        return [];
+      }),
+      watcher: undefined,
+      unsubscribe: gate.engine.ledger.onChange(() => this.#schedule()),
+      samples: [],
+    };
+    this.#hosted = hosted;
+    if (configFile !== undefined) {
+      hosted.watcher = reloadOnChange(gate, configFile, () => ({ ...settingsFor(params, this.#log), adminKey }), {
+        log: this.#log,
+        afterChange: () => void this.#refreshTools(hosted),
+      });
+    }
+    hosted.samples.push({ at: Date.now(), calls: this.#paidCalls(hosted) });
+    this.#log(`gate running at ${gate.url} in front of ${gate.settings().servers.map(describeServer).join('; ')}`);
+    this.#setStatus(this.#runningStatus(hosted));
+    return { status: this.#status, devKey };
+  }
+
+  async stop(): Promise<GateStatus> {
+    await this.#stopGate();
+    this.#setStatus(STOPPED);
+    return this.#status;
+  }
+
+  /** Stops the gate and the timers: the daemon is going away. */
+  async dispose(): Promise<void> {
+    clearInterval(this.#recheck);
+    clearTimeout(this.#pending);
+    await this.#stopGate();
+  }
+
+  snapshot(): UsageSnapshot {
+    const hosted = this.#hosted;
+    if (!hosted) return { gate: this.#status, callsPerMinute: 0, servers: [], namespaces: [] };
+    const { engine } = hosted.gate;
+    const now = Date.now();
+    const statuses = [...engine.upstream.statuses()];
+    const servers: GatedServer[] = hosted.gate.settings().servers.map((spec) => ({
+      name: spec.prefix ?? hosted.label,
+      prefix: spec.prefix,
+      up: statuses.filter(([label]) => spec.prefix === undefined || label.startsWith(`${spec.prefix} (`)).every(([, status]) => status.state === 'ready'),
+    }));
+    const namespaces = engine.ledger.store
+      .namespaces()
+      .slice(0, NAMESPACES_SHOWN)
+      .map(({ namespace, keyCount }) => ({ namespace, keyCount, keys: engine.ledger.liveKeys({ namespace, limit: KEYS_PER_NAMESPACE }) }));
+    return usageSnapshot({
+      gate: this.#status,
+      callsPerMinute: this.#callsPerMinute(hosted, now),
+      servers,
+      tools: hosted.tools,
+      stats: engine.ledger.toolStats(),
+      policy: engine.policyEngine.policy,
+      namespaces,
+      now,
+    });
+  }
+
+  /** The tools the gate offers now, asked from its servers afresh. */
+  async tools(): Promise<ToolInfo[]> {
+    const hosted = this.#require();
+    await this.#refreshTools(hosted);
+    const { policy } = hosted.gate.engine.policyEngine;
+    return hosted.tools.map((tool) => ({
+      name: tool.name,
+      description: tool.description,
+      inputSchema: tool.inputSchema,
+      creditsPerCall: toolPolicy(policy, tool.name).creditsPerCall ?? policy.defaultCreditsPerCall,
+    }));
+  }
+
+  async createKey(params: CreateKeyParams): Promise<CreatedKey> {
+    const created = await this.#admin('/keys', params);
+    return { key: String(created.key), id: Number(created.id), keyPrefix: String(created.keyPrefix) };
+  }
+
+  async topUp(id: number, credits: number): Promise<{ credits: number }> {
+    const answer = await this.#admin('/topup', { id, credits });
+    return { credits: Number(answer.credits) };
+  }
+
+  async revoke(id: number): Promise<{ revoked: true }> {
+    await this.#admin('/keys/revoke', { id });
+    return { revoked: true };
+  }
+
+  /** Runs `tools/call_batch` through the gate's `/mcp` with the given key, as a client would. */
+  async callBatch(params: BatchCallParams): Promise<BatchOutcome> {
+    const hosted = this.#require();
+    const response = await fetch(hosted.gate.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json', 'x-api-key': params.apiKey },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call_batch', params: { calls: params.calls } }),
+    });
+    const body = (await response.json()) as {
+      result?: { results: BatchItemResult[]; totalCreditsCharged: number; remainingCredits: number | null };
+      error?: { code: number; message: string; data?: unknown };
+    };
+    if (body.error) return { ok: false, code: body.error.code, message: body.error.message, ...(body.error.data === undefined ? {} : { data: body.error.data }) };
+    const result = body.result!;
+    return { ok: true, results: result.results, totalCreditsCharged: result.totalCreditsCharged, remainingCredits: result.remainingCredits };
+  }
+
+  #require(): Hosted {
+    if (!this.#hosted) throw new GateRequestError('no gate is running: start one with "PayGate: Start Gated Server"');
+    return this.#hosted;
+  }
+
+  /** Calls the gate's admin API; a refusal becomes an error with the API's message. */
+  async #admin(route: string, body: object): Promise<Record<string, unknown>> {
+    const hosted = this.#require();
+    const response = await fetch(hosted.gate.url.replace(/\/mcp$/, route), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-admin-key': hosted.adminKey },
+      body: JSON.stringify(body),
+    });
+    const answer = (await response.json()) as Record<string, unknown>;
+    if (!response.ok) throw new GateRequestError(typeof answer.error === 'string' ? answer.error : `the gate answered HTTP ${response.status}`);
+    return answer;
+  }
+
+  async #refreshTools(hosted: Hosted): Promise<void> {
+    try {
+      hosted.tools = await listTools(hosted.gate.engine.upstream, hosted.gate.settings().callTimeoutMs);
+    } catch (error) {
+      this.#log(`cannot list the tools: ${(error as Error).message}`);
+    }
+    if (this.#hosted === hosted) this.#setStatus(this.#runningStatus(hosted));
+  }
+
+  #runningStatus(hosted: Hosted): GateStatus {
+    const { gate } = hosted;
+    return {
+      state: 'running',
+      label: hosted.label,
+      url: gate.url,
+      port: gate.port,
+      stateFile: gate.settings().stateFile,
+      configFile: hosted.configFile,
+      error: undefined,
+      configProblems: [...gate.configProblems()],
+      backends: [...gate.engine.upstream.statuses()].map(([name, status]) => ({ name, up: status.state === 'ready', detail: status.reason })),
+    };
+  }
+
+  #failed(error: unknown, label: string | undefined): never {
+    const message = error instanceof Error ? error.message : String(error);
+    this.#setStatus({ ...STOPPED, state: 'failed', label, error: message });
+    throw new GateRequestError(message);
+  }
+
+  async #stopGate(): Promise<void> {
+    const hosted = this.#hosted;
+    if (!hosted) return;
+    this.#hosted = undefined;
+    hosted.unsubscribe();
+    await Promise.all([hosted.watcher?.close(), hosted.gate.close()]);
+    this.#log(`gate at ${hosted.gate.url} stopped`);
+  }
+
+  #paidCalls(hosted: Hosted): number {
+    let calls = 0;
+    for (const stats of hosted.gate.engine.ledger.toolStats().values()) calls += stats.calls;
+    return calls;
+  }
+
+  /** Paid calls in the last minute (or since the gate started, if that is less than a minute ago). */
+  #callsPerMinute(hosted: Hosted, now: number): number {
+    const calls = this.#paidCalls(hosted);
+    const { samples } = hosted;
+    samples.push({ at: now, calls });
+    while (samples.length > 1 && samples[1]!.at <= now - MINUTE_MS) samples.shift();
+    return calls - samples[0]!.calls;
+  }
+
+  #setStatus(status: GateStatus): void {
+    this.#status = status;
+    this.#publishIfChanged();
+  }
+
+  #schedule(): void {
+    this.#pending ??= setTimeout(() => {
+      this.#pending = undefined;
+      this.#publishIfChanged();
+    }, COALESCE_MS);
+  }
+
+  #publishIfChanged(): void {
+    if (this.#hosted) this.#status = this.#runningStatus(this.#hosted);
+    const snapshot = this.snapshot();
+    const text = JSON.stringify(snapshot);
+    if (text === this.#lastPublished) return;
+    this.#lastPublished = text;
+    this.#publish(snapshot);
+  }
+}
