@@ -4,11 +4,33 @@ import path from 'node:path';
 import { build } from 'esbuild';
 
 /**
- * Bundles the CLI, the library (`import { Gate } from 'paygate-mcp'`) and the example server into
- * dist/, one ESM file each, dependencies included, so that `dist/` runs without node_modules; then
- * writes the library's type declarations to dist/types.
+ * Bundles the CLI (which is also the editor's daemon: `cli.js lsp`), the library
+ * (`import { Gate } from 'paygate-mcp'`) and the example server into dist/, ESM, dependencies
+ * included, so that `dist/` runs without node_modules; the VS Code extension into
+ * dist/extension.cjs (extension hosts load CommonJS); then the library's type declarations into
+ * dist/types. `--production` minifies, for the .vsix.
  */
 const production = process.argv.includes('--production');
+fs.rmSync('dist', { recursive: true, force: true });
+
+await build({
+  entryPoints: { extension: 'client/src/extension.ts' },
+  outExtension: { '.js': '.cjs' },
+  outdir: 'dist',
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  // Desktop VS Code 1.101 runs extensions on Node 22.
+  target: 'node22',
+  external: ['vscode'],
+  mainFields: ['module', 'main'],
+  sourcemap: true,
+  // The .vsix carries maps for stack traces, not a second copy of the sources.
+  sourcesContent: !production,
+  minify: production,
+  legalComments: 'none',
+  logLevel: 'warning',
+});
 
 await build({
   entryPoints: {
@@ -27,6 +49,8 @@ await build({
   // Prefer ES module builds: jsonc-parser's UMD build loads its parts with require() calls a bundle cannot follow.
   mainFields: ['module', 'main'],
   sourcemap: true,
+  // The .vsix carries maps for stack traces, not a second copy of the sources.
+  sourcesContent: !production,
   minify: production,
   legalComments: 'none',
   logLevel: 'warning',

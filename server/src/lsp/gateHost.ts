@@ -59,7 +59,8 @@ function resolveIn(baseDir: string, spec: ServerSpec): ServerSpec {
 function settingsFor(params: StartServerParams, log: (line: string) => void): GateSettings {
   const { source } = params;
   const configFile = source.kind === 'config' ? source.file : source.config;
-  const settings = resolveSettings(configFile === undefined ? {} : { config: configFile }, {
+  const flags = { ...(configFile === undefined ? {} : { config: configFile }), ...(source.kind === 'command' ? { server: source.commandLine } : {}) };
+  const settings = resolveSettings(flags, {
     notes: log,
     defaults: params.defaults,
     ...(source.kind === 'servers'
@@ -84,7 +85,8 @@ function settingsFor(params: StartServerParams, log: (line: string) => void): Ga
 
 function labelOf(source: GateSource, settings: GateSettings): string {
   if (settings.name) return settings.name;
-  return source.kind === 'config' ? path.basename(source.file) : source.label;
+  if (source.kind === 'config') return path.basename(source.file);
+  return source.kind === 'servers' ? source.label : source.commandLine;
 }
 
 /** A stream that hands each line written to it to `log`. */

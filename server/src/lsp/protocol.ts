@@ -19,8 +19,10 @@ export interface StdioServer {
 export type GateSource =
   /** A PayGate config file: its servers, prices and limits. */
   | { kind: 'config'; file: string }
-  /** Servers from the workspace or a command line; prices and limits from `config` when given, else the defaults. */
-  | { kind: 'servers'; label: string; servers: StdioServer[]; config?: string };
+  /** Servers from the workspace; prices and limits from `config` when given, else the defaults. */
+  | { kind: 'servers'; label: string; servers: StdioServer[]; config?: string }
+  /** A command line, quoted as in a shell, as `paygate-mcp wrap --server` takes it; prices from `config` when given. */
+  | { kind: 'command'; commandLine: string; config?: string };
 
 export interface StartServerParams {
   source: GateSource;
