@@ -75,6 +75,7 @@ function fenced(text: string): string {
   return `${fence}\n${text}\n${fence}`;
 }
 
+const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? '' : 's'}`;
 const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\s+/g, ' ');
 
 /** A readable report of a batch: what each call returned and cost, the total, and what is left. */
@@ -86,7 +87,7 @@ export function batchReport(calls: readonly BatchCall[], outcome: BatchOutcome, 
     return `${lines.join('\n')}\n`;
   }
   lines.push(
-    `Key: ${keyLabel} · ${outcome.results.length} calls · **${outcome.totalCreditsCharged} credits charged** · ${outcome.remainingCredits ?? 'unknown'} credits left`,
+    `Key: ${keyLabel} · ${plural(outcome.results.length, 'call')} · **${plural(outcome.totalCreditsCharged, 'credit')} charged** · ${outcome.remainingCredits ?? 'unknown'} credits left`,
     '',
     '| # | tool | credits | outcome |',
     '|---|---|---|---|',
@@ -97,7 +98,7 @@ export function batchReport(calls: readonly BatchCall[], outcome: BatchOutcome, 
     lines.push(`| ${index} | ${cell(item.tool)} | ${item.creditsCharged} | ${cell(summary)} |`);
   });
   outcome.results.forEach((item, index) => {
-    lines.push('', `## ${index}. ${item.tool} — ${item.creditsCharged} credit${item.creditsCharged === 1 ? '' : 's'}`, '');
+    lines.push('', `## ${index}. ${item.tool} — ${plural(item.creditsCharged, 'credit')}`, '');
     const args = calls[index]?.arguments;
     if (args && Object.keys(args).length > 0) lines.push(`Arguments: \`${JSON.stringify(args)}\``, '');
     lines.push(fenced(item.error ? item.error.message : resultText(item.result ?? {})));

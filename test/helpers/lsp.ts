@@ -38,8 +38,9 @@ export class DaemonClient {
     });
   }
 
-  static async start(): Promise<DaemonClient> {
-    const child = spawn(process.execPath, [CLI, 'lsp', '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  /** Starts the daemon on this Node, or on `node`. */
+  static async start(node = process.execPath): Promise<DaemonClient> {
+    const child = spawn(node, [CLI, 'lsp', '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'] });
     after(() => child.kill('SIGKILL'));
     const connection = createProtocolConnection(new StreamMessageReader(child.stdout), new StreamMessageWriter(child.stdin));
     const client = new DaemonClient(connection);

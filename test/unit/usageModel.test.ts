@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { panelNodes, statusBarView, type PanelNode } from '../../client/src/usageModel.ts';
+import { STOPPED, type UsageSnapshot } from '../../server/src/lsp/protocol.ts';
+
+const running: UsageSnapshot = {
+  gate: {
+    ...STOPPED,
+    state: 'running',
+    label: 'docs',
+    url: 'http://127.0.0.1:3402/mcp',
+    port: 3402,
+    backends: [{ name: 'docs (node)', up: true, detail: undefined }],
+  },
+  callsPerMinute: 12,
+  servers: [
+    {
+      name: 'docs',
+      up: true,
+      tools: [{ name: 'docs:search', description: 'Search', creditsPerCall: 2, creditsPerKbInput: 1, rateLimitPerMin: 10, calls: 3, creditsEarned: 7, denied: 1 }],
+    },
+  ],
+  namespaces: [
+    {
+      namespace: 'acme',
+      more: 2,
+      keys: [
+        { id: 1, keyPrefix: 'pg_abcdef1', name: 'alice', namespace: 'acme', active: true, credits: 93, spent: 7, calls: 3, lastUsedAt: '2026-11-25T10:00:00.000Z', quota: [{ what: 'daily calls', used: 3, limit: 4 }] },
+        { id: 2, keyPrefix: 'pg_0123456', name: 'bob', namespace: 'acme', active: false, credits: 0, spent: 0, calls: 0, lastUsedAt: null, quota: [] },
+      ],
+    },
+  ],
+};
+
+function find(nodes: PanelNode[], id: string): PanelNode | undefined {
+  for (const node of nodes) {
+    if (node.id === id) return node;
+    const inner = find(node.children ?? [], id);
+    if (inner) return inner;
+  }
+  return undefined;
+}
+
+test('the panel is empty while no gate runs, so that its welcome shows; a failed start gets one row saying why', () => {
+  assert.deepEqual(panelNodes({ gate: STOPPED, callsPerMinute: 0, servers: [], namespaces: [] }), []);
+  const failed = panelNodes({ gate: { ...STOPPED, state: 'failed', error: 'port 3402 is already in use' }, callsPerMinute: 0, servers: [], namespaces: [] });
+  assert.equal(failed.length, 1);
+  assert.equal(failed[0]!.description, 'port 3402 is already in use');
+});
+
+test('tools show price, calls and credits earned under their server', () => {
+  const nodes = panelNodes(running);
+  assert.deepEqual(nodes.map((node) => node.label), ['Servers', 'Keys']);
+  assert.equal(find(nodes, 'server:docs')!.description, 'up · 1 tool · 7 earned');
+  const tool = find(nodes, 'tool:docs:search')!;
+  assert.equal(tool.description, '2 cr + 1/KiB · 3 calls · 7 earned');
+  assert.match(tool.tooltip!, /Rate limit: 10 calls per minute per key/);
+  assert.match(tool.tooltip!, /refused: 1/);
+});
+
+test('keys are grouped by namespace with credits, spending, quota use and last use; revoked keys cannot be topped up', () => {
+  const nodes = panelNodes(running);
+  assert.equal(find(nodes, 'keys')!.description, '4 keys');
+  assert.equal(find(nodes, 'namespace:acme')!.description, '4 keys');
+  const alice = find(nodes, 'key:1')!;
+  assert.equal(alice.description, '93 left · 7 spent · quota 75%');
+  assert.equal(alice.contextValue, 'key.active');
+  assert.match(alice.tooltip!, /daily calls: 3 of 4/);
+  assert.match(alice.tooltip!, /Last used: 2026-11-25 10:00:00 UTC/);
+  const bob = find(nodes, 'key:2')!;
+  assert.equal(bob.contextValue, 'key.revoked');
+  assert.equal(bob.description, 'revoked');
+  assert.match(find(nodes, 'more:acme')!.label, /^2 more keys/);
+});
+
+test('a refused config change is the first row, so that it is not missed', () => {
+  const nodes = panelNodes({ ...running, gate: { ...running.gate, configProblems: ['paygate.json:3:5 error invalid-value ...'] } });
+  assert.equal(nodes[0]!.label, 'Config change refused');
+  assert.match(nodes[0]!.tooltip!, /invalid-value/);
+});
+
+test('the status bar tells state, port and calls per minute, and warns when a backend is down', () => {
+  assert.equal(statusBarView(running).text, '$(shield) PayGate :3402 · 12/min');
+  assert.equal(statusBarView(running).severity, 'normal');
+  const down = statusBarView({ ...running, gate: { ...running.gate, backends: [{ name: 'docs (node)', up: false, detail: 'restarting after exit code 1' }] } });
+  assert.equal(down.severity, 'warning');
+  assert.match(down.tooltip, /docs \(node\) is down: restarting after exit code 1/);
+  assert.equal(statusBarView({ gate: { ...STOPPED, state: 'failed', error: 'boom' }, callsPerMinute: 0, servers: [], namespaces: [] }).severity, 'error');
+});
