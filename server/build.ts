@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { build } from 'esbuild';
+import { build, type BuildOptions } from 'esbuild';
 
 /**
  * Bundles the CLI (which is also the editor's daemon: `cli.js lsp`), the library
@@ -13,38 +13,12 @@ import { build } from 'esbuild';
 const production = process.argv.includes('--production');
 fs.rmSync('dist', { recursive: true, force: true });
 
-await build({
-  entryPoints: { extension: 'client/src/extension.ts' },
-  outExtension: { '.js': '.cjs' },
+/** What every bundle shares. */
+const common = {
   outdir: 'dist',
   bundle: true,
   platform: 'node',
-  format: 'cjs',
-  // Desktop VS Code 1.101 runs extensions on Node 22.
-  target: 'node22',
-  external: ['vscode'],
-  mainFields: ['module', 'main'],
-  sourcemap: true,
-  // The .vsix carries maps for stack traces, not a second copy of the sources.
-  sourcesContent: !production,
-  minify: production,
-  legalComments: 'none',
-  logLevel: 'warning',
-});
-
-await build({
-  entryPoints: {
-    cli: 'server/src/cli.ts',
-    index: 'server/src/index.ts',
-    'example-server': 'examples/example-server.ts',
-  },
-  outdir: 'dist',
-  bundle: true,
-  // Commands load their code when they run; the chunks they share are files of their own.
-  splitting: true,
-  chunkNames: 'chunks/[name]-[hash]',
-  platform: 'node',
-  format: 'esm',
+  // Desktop VS Code 1.101 runs extensions on Node 22; the CLI needs 22.13.
   target: 'node22',
   // Prefer ES module builds: jsonc-parser's UMD build loads its parts with require() calls a bundle cannot follow.
   mainFields: ['module', 'main'],
@@ -54,6 +28,27 @@ await build({
   minify: production,
   legalComments: 'none',
   logLevel: 'warning',
+} satisfies BuildOptions;
+
+await build({
+  ...common,
+  entryPoints: { extension: 'client/src/extension.ts' },
+  outExtension: { '.js': '.cjs' },
+  format: 'cjs',
+  external: ['vscode'],
+});
+
+await build({
+  ...common,
+  entryPoints: {
+    cli: 'server/src/cli.ts',
+    index: 'server/src/index.ts',
+    'example-server': 'examples/example-server.ts',
+  },
+  // Commands load their code when they run; the chunks they share are files of their own.
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
+  format: 'esm',
   banner: {
     // CommonJS dependencies call require() for Node built-ins; give the ESM bundle one.
     js: "import { createRequire as __paygateRequire } from 'node:module'; const require = __paygateRequire(import.meta.url);",

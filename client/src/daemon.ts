@@ -17,7 +17,10 @@ export const CONFIG_PATTERNS = ['**/paygate.json', '**/*.paygate.json', '**/.pay
 const RESTART_WINDOW_MS = 3 * 60_000;
 const MAX_RESTARTS = 4;
 
-/** Restarts a daemon that stopped unexpectedly, with a notice, unless it keeps stopping. */
+/**
+ * Restarts a daemon that stopped unexpectedly, with a notice, unless it keeps stopping. (The
+ * language client would only log its own notice, as it shows nothing below errors by default.)
+ */
 class RestartOnCrash implements ErrorHandler {
   readonly #restarts: number[] = [];
 
@@ -35,7 +38,9 @@ class RestartOnCrash implements ErrorHandler {
       };
     }
     this.#restarts.push(now);
-    return { action: CloseAction.Restart, message: 'The PayGate daemon stopped unexpectedly and was restarted; the gate it ran starts again.' };
+    const message = 'The PayGate daemon stopped unexpectedly and was restarted; the gate it ran starts again. Its log is in the "PayGate" output.';
+    void vscode.window.showWarningMessage(message);
+    return { action: CloseAction.Restart, message, handled: true };
   }
 }
 

@@ -7,11 +7,18 @@ class UsageTree implements vscode.TreeDataProvider<PanelNode> {
   readonly #changed = new vscode.EventEmitter<undefined>();
   readonly onDidChangeTreeData = this.#changed.event;
   #roots: PanelNode[];
+  #shown: string;
 
   constructor(paygate: Paygate) {
     this.#roots = panelNodes(paygate.snapshot);
+    this.#shown = JSON.stringify(this.#roots);
     paygate.onDidChangeSnapshot((snapshot) => {
-      this.#roots = panelNodes(snapshot);
+      const roots = panelNodes(snapshot);
+      const shown = JSON.stringify(roots);
+      // VS Code delays a redraw that follows another within 200 ms: spend none on snapshots that change nothing here.
+      if (shown === this.#shown) return;
+      this.#roots = roots;
+      this.#shown = shown;
       this.#changed.fire(undefined);
     });
   }

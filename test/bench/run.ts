@@ -53,6 +53,7 @@ const startup = await runJson(path.join(ROOT, 'test', 'bench', 'startup.ts'), ['
 const admission = await runJson(path.join(ROOT, 'test', 'bench', 'evaluateBatch.ts'), ['--calls', '100']);
 const editor = await runJson(path.join(ROOT, 'test', 'bench', 'lspLatency.ts'), ['--tools', '5000', '--edits', quick ? '60' : '200']);
 const reload = await runJson(path.join(ROOT, 'test', 'bench', 'reloadUnderLoad.ts'), ['--seconds', quick ? '3' : '5']);
+const usage = await runJson(path.join(ROOT, 'test', 'bench', 'usageLatency.ts'), ['--calls', quick ? '50' : '200']);
 
 const s = suite.summary;
 const ratio = (a: number, b: number) => (a / b).toFixed(2);
@@ -84,8 +85,10 @@ const lines = [
   `Config with ${editor.tools} priced tools: didChange → publishDiagnostics p50 ${editor.didChangeToDiagnosticsMs.p50} ms, p95 ${editor.didChangeToDiagnosticsMs.p95} ms; ` +
     `paygate-mcp validate ${editor.validateWallMs.median} ms (whole process). ` +
     `Hot reload at full speed: ${reload.answered} calls during ${reload.reloads} reloads, ${reload.failed} failed, ${reload.lostCharges} lost charges.`,
+  '',
+  `Editor: a tool call's answer to the daemon's paygate/usageChanged that counts it: p50 ${usage.answerToSnapshotMs.p50} ms, p95 ${usage.answerToSnapshotMs.p95} ms.`,
 ];
 const resultsFile = path.join(ROOT, 'test-results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
-fs.writeFileSync(resultsFile, `${JSON.stringify({ suite, scale, startup, admission, editor, reload }, null, 2)}\n`);
+fs.writeFileSync(resultsFile, `${JSON.stringify({ suite, scale, startup, admission, editor, reload, usage }, null, 2)}\n`);
 process.stdout.write(`\n${lines.join('\n')}\n\nEvery run's figures: ${path.relative(ROOT, resultsFile)}\n`);

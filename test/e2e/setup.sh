@@ -11,6 +11,10 @@
 # git-ignored). Idempotent: a second run checks and returns in about a second.
 set -euo pipefail
 
+# Run from an npm script, this inherits npm_* variables of the npm that runs the tests (such as its
+# user agent, "node/v20", which code-server's install reads as the Node in use): drop them all.
+while read -r name; do unset "$name"; done < <(env | grep -o '^npm_[A-Za-z0-9_]*' || true)
+
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 home="${VSCODE_E2E_HOME:-$root/.e2e-cache}"
 code_server="${CODE_SERVER_VERSION:-4.139.1}"

@@ -47,6 +47,7 @@ export interface CodeServer {
   base: string;
   logFile: string;
   userDataDir: string;
+  extensionsDir: string;
   /** The workbench URL for a folder. */
   url(folder: string): string;
   stop(): Promise<void>;
@@ -84,6 +85,7 @@ export async function startCodeServer(options: { runDir: string; vsix: string; s
     base,
     logFile,
     userDataDir,
+    extensionsDir,
     url: (folder) => `${base}/?${new URLSearchParams({ folder })}`,
     async stop() {
       // `timeout` passes the signal to its process group: server, extension host, daemon, gate.

@@ -27,7 +27,7 @@ import { usageSnapshot, type GatedServer } from './usage.ts';
 
 const DEV_KEY_NAME = 'vscode-dev';
 const DEV_KEY_CREDITS = 1000;
-/** Changes within this time go to the panel as one snapshot. */
+/** Changes within this time of the first reach the panel as one snapshot. */
 const COALESCE_MS = 40;
 /** How often backend states and the call rate are compared with what the panel last got. */
 const RECHECK_MS = 2000;
@@ -246,13 +246,13 @@ export class GateHost {
       headers: { 'content-type': 'application/json', accept: 'application/json', 'x-api-key': params.apiKey },
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call_batch', params: { calls: params.calls } }),
     });
-    const body = (await response.json()) as {
-      result?: { results: BatchItemResult[]; totalCreditsCharged: number; remainingCredits: number | null };
-      error?: { code: number; message: string; data?: unknown };
-    };
-    if (body.error) return { ok: false, code: body.error.code, message: body.error.message, ...(body.error.data === undefined ? {} : { data: body.error.data }) };
-    const result = body.result!;
-    return { ok: true, results: result.results, totalCreditsCharged: result.totalCreditsCharged, remainingCredits: result.remainingCredits };
+    const body = (await response.json().catch(() => undefined)) as
+      | { result?: { results: BatchItemResult[]; totalCreditsCharged: number; remainingCredits: number | null }; error?: { code: number; message: string; data?: unknown } | string }
+      | undefined;
+    const { result, error } = body ?? {};
+    if (typeof error === 'object') return { ok: false, code: error.code, message: error.message, ...(error.data === undefined ? {} : { data: error.data }) };
+    if (result) return { ok: true, results: result.results, totalCreditsCharged: result.totalCreditsCharged, remainingCredits: result.remainingCredits };
+    throw new GateRequestError(`the gate answered HTTP ${response.status}${typeof error === 'string' ? `: ${error}` : ''}`);
   }
 
   #require(): Hosted {
@@ -268,7 +268,7 @@ export class GateHost {
       headers: { 'content-type': 'application/json', 'x-admin-key': hosted.adminKey },
       body: JSON.stringify(body),
     });
-    const answer = (await response.json()) as Record<string, unknown>;
+    const answer = ((await response.json().catch(() => undefined)) ?? {}) as Record<string, unknown>;
     if (!response.ok) throw new GateRequestError(typeof answer.error === 'string' ? answer.error : `the gate answered HTTP ${response.status}`);
     return answer;
   }
@@ -332,6 +332,11 @@ export class GateHost {
     this.#publishIfChanged();
   }
 
+  /**
+   * Publishes COALESCE_MS after the first change, with whatever else changed meanwhile: a quick call's
+   * admission and settlement reach the panel as one snapshot, so VS Code redraws the tree once, at
+   * once (it delays a second redraw within 200 ms to the end of that time).
+   */
   #schedule(): void {
     this.#pending ??= setTimeout(() => {
       this.#pending = undefined;

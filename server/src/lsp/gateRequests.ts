@@ -45,7 +45,8 @@ export function serveGateRequests(connection: Connection): { dispose(): Promise<
   };
 
   connection.onRequest(StartServer, (params) => answer('starting the gate', (gate) => gate.start(params)));
-  connection.onRequest(StopServer, () => answer('stopping the gate', (gate) => gate.stop()));
+  // Before the first start there is nothing to stop or report, and nothing needs loading.
+  connection.onRequest(StopServer, () => (loading ? answer('stopping the gate', (gate) => gate.stop()) : STOPPED));
   connection.onRequest(Status, () =>
     loading ? answer('reading the status', (gate) => gate.snapshot()) : { gate: STOPPED, callsPerMinute: 0, servers: [], namespaces: [] },
   );
