@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { State, type LanguageClient } from 'vscode-languageclient/node';
 import {
+  idleSnapshot,
   STOPPED,
   StartServer,
   Status,
@@ -18,7 +19,8 @@ import { readSettings } from './settings.ts';
 export type GateRequest = Omit<StartServerParams, 'adminKey' | 'devKey' | 'defaults'>;
 
 function editorHasSqlite(): boolean {
-  return process.getBuiltinModule('node:sqlite') !== undefined;
+  // getBuiltinModule is missing on Node before 22.3 (and 20.16): such a Node has no node:sqlite either.
+  return process.getBuiltinModule?.('node:sqlite') !== undefined;
 }
 
 /**
@@ -32,7 +34,7 @@ export class Paygate implements vscode.Disposable {
   readonly activatedAt = Date.now();
   /** Resolves once the daemon answers. */
   readonly ready: Promise<void>;
-  #snapshot: UsageSnapshot = { gate: STOPPED, callsPerMinute: 0, servers: [], namespaces: [] };
+  #snapshot: UsageSnapshot = idleSnapshot();
   #lastRequest: GateRequest | undefined;
   #devKey: string | undefined;
   readonly #changed = new vscode.EventEmitter<UsageSnapshot>();

@@ -148,7 +148,8 @@ function commandChoices(baseDir: string, exampleServer: string, exampleConfig: s
   ];
 }
 
-async function pick(title: string, choices: Choice[]): Promise<GateRequest | undefined> {
+/** Asks for a choice; given a promise, the picker opens at once and shows it is busy until the choices are known. */
+async function pick(title: string, choices: Choice[] | Promise<Choice[]>): Promise<GateRequest | undefined> {
   const chosen = await vscode.window.showQuickPick(choices, { title, matchOnDescription: true, matchOnDetail: true, ignoreFocusOut: true });
   return chosen?.request?.();
 }
@@ -165,7 +166,11 @@ export interface SourceOptions {
  * a command line, or the bundled example. Servers picked without a config get their prices from
  * the workspace's one config that names no servers, if there is one.
  */
-export async function pickGateRequest(options: SourceOptions): Promise<GateRequest | undefined> {
+export function pickGateRequest(options: SourceOptions): Promise<GateRequest | undefined> {
+  return pick('Start a gated server', gateChoices(options));
+}
+
+async function gateChoices(options: SourceOptions): Promise<Choice[]> {
   const baseDir = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? options.fallbackDir;
   const [configs, mcp] = await Promise.all([findConfigs(options.fallbackDir), workspaceMcp()]);
   const pricingOnly = configs.filter((config) => !config.namesServers);
@@ -182,9 +187,5 @@ export async function pickGateRequest(options: SourceOptions): Promise<GateReque
   for (const { declared } of mcp) {
     if (declared.skipped.length > 0) vscode.window.setStatusBarMessage(`PayGate: skipped in mcp.json: ${declared.skipped.join('; ')}`, 10_000);
   }
-  return pick('Start a gated server', [
-    ...configChoices,
-    ...serverChoices(mcp, pricing),
-    ...commandChoices(baseDir, options.exampleServer, options.exampleConfig, pricing),
-  ]);
+  return [...configChoices, ...serverChoices(mcp, pricing), ...commandChoices(baseDir, options.exampleServer, options.exampleConfig, pricing)];
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { panelNodes, statusBarView, type PanelNode } from '../../client/src/usageModel.ts';
-import { STOPPED, type UsageSnapshot } from '../../server/src/lsp/protocol.ts';
+import { idleSnapshot, STOPPED, type UsageSnapshot } from '../../server/src/lsp/protocol.ts';
 
 const running: UsageSnapshot = {
   gate: {
@@ -42,8 +42,8 @@ function find(nodes: PanelNode[], id: string): PanelNode | undefined {
 }
 
 test('the panel is empty while no gate runs, so that its welcome shows; a failed start gets one row saying why', () => {
-  assert.deepEqual(panelNodes({ gate: STOPPED, callsPerMinute: 0, servers: [], namespaces: [] }), []);
-  const failed = panelNodes({ gate: { ...STOPPED, state: 'failed', error: 'port 3402 is already in use' }, callsPerMinute: 0, servers: [], namespaces: [] });
+  assert.deepEqual(panelNodes(idleSnapshot()), []);
+  const failed = panelNodes(idleSnapshot({ ...STOPPED, state: 'failed', error: 'port 3402 is already in use' }));
   assert.equal(failed.length, 1);
   assert.equal(failed[0]!.description, 'port 3402 is already in use');
 });
@@ -85,5 +85,5 @@ test('the status bar tells state, port and calls per minute, and warns when a ba
   const down = statusBarView({ ...running, gate: { ...running.gate, backends: [{ name: 'docs (node)', up: false, detail: 'restarting after exit code 1' }] } });
   assert.equal(down.severity, 'warning');
   assert.match(down.tooltip, /docs \(node\) is down: restarting after exit code 1/);
-  assert.equal(statusBarView({ gate: { ...STOPPED, state: 'failed', error: 'boom' }, callsPerMinute: 0, servers: [], namespaces: [] }).severity, 'error');
+  assert.equal(statusBarView(idleSnapshot({ ...STOPPED, state: 'failed', error: 'boom' })).severity, 'error');
 });

@@ -10,6 +10,7 @@ import { describeServer } from '../proxy/connect.ts';
 import { listTools, type ListedTool } from '../proxy/listTools.ts';
 import { startGate, type RunningGate } from '../service.ts';
 import {
+  idleSnapshot,
   STOPPED,
   type BatchCallParams,
   type BatchItemResult,
@@ -185,7 +186,7 @@ export class GateHost {
 
   snapshot(): UsageSnapshot {
     const hosted = this.#hosted;
-    if (!hosted) return { gate: this.#status, callsPerMinute: 0, servers: [], namespaces: [] };
+    if (!hosted) return idleSnapshot(this.#status);
     const { engine } = hosted.gate;
     const now = Date.now();
     const statuses = [...engine.upstream.statuses()];

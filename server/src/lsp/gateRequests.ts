@@ -1,6 +1,6 @@
 import { LSPErrorCodes, ResponseError, type Connection } from 'vscode-languageserver/node';
 import { UserFacingError } from '../errors.ts';
-import { CallBatch, CreateKey, RevokeKey, StartServer, Status, STOPPED, StopServer, Tools, TopUp, UsageChanged } from './protocol.ts';
+import { CallBatch, CreateKey, idleSnapshot, RevokeKey, StartServer, Status, STOPPED, StopServer, Tools, TopUp, UsageChanged } from './protocol.ts';
 import type { GateHost } from './gateHost.ts';
 
 const SQLITE_FROM = '22.13';
@@ -48,7 +48,7 @@ export function serveGateRequests(connection: Connection): { dispose(): Promise<
   // Before the first start there is nothing to stop or report, and nothing needs loading.
   connection.onRequest(StopServer, () => (loading ? answer('stopping the gate', (gate) => gate.stop()) : STOPPED));
   connection.onRequest(Status, () =>
-    loading ? answer('reading the status', (gate) => gate.snapshot()) : { gate: STOPPED, callsPerMinute: 0, servers: [], namespaces: [] },
+    loading ? answer('reading the status', (gate) => gate.snapshot()) : idleSnapshot(),
   );
   connection.onRequest(Tools, () => answer('listing the tools', (gate) => gate.tools()));
   connection.onRequest(CreateKey, (params) => answer('creating a key', (gate) => gate.createKey(params)));

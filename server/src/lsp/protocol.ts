@@ -134,6 +134,11 @@ export interface UsageSnapshot {
   namespaces: NamespaceUsage[];
 }
 
+/** What the panel shows while no gate runs: the gate's state (stopped, starting or failed) and nothing else. */
+export function idleSnapshot(gate: GateStatus = STOPPED): UsageSnapshot {
+  return { gate, callsPerMinute: 0, servers: [], namespaces: [] };
+}
+
 export interface ToolInfo {
   name: string;
   description: string | undefined;
