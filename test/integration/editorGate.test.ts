@@ -168,3 +168,12 @@ test('a gate that cannot start says why; stopping frees the port', async () => {
   assert.equal(failed.gate.state, 'failed');
   assert.match(failed.gate.error!, /no-such-command-paygate/);
 });
+
+test('two starts asked at once leave one gate running: the later one', async () => {
+  const [first, second] = await Promise.all([daemon.connection.sendRequest(StartServer, startParams()), daemon.connection.sendRequest(StartServer, startParams())]);
+  assert.notEqual(first.status.url, second.status.url);
+  assert.equal((await daemon.connection.sendRequest(Status)).gate.url, second.status.url);
+  await assert.rejects(fetch(first.status.url!));
+  assert.equal((await fetch(second.status.url!.replace(/\/mcp$/, '/health'))).status, 200);
+  await daemon.connection.sendRequest(StopServer);
+});

@@ -115,6 +115,7 @@ export class GateHost {
   #status: GateStatus = STOPPED;
   #pending: NodeJS.Timeout | undefined;
   #lastPublished = '';
+  #switching: Promise<unknown> = Promise.resolve();
   readonly #recheck: NodeJS.Timeout;
 
   constructor(log: (line: string) => void, publish: (snapshot: UsageSnapshot) => void) {
@@ -125,7 +126,29 @@ export class GateHost {
   }
 
   /** Starts a gate in front of `params.source`, stopping the one running first. */
-  async start(params: StartServerParams): Promise<StartServerResult> {
+  start(params: StartServerParams): Promise<StartServerResult> {
+    return this.#oneAtATime(() => this.#start(params));
+  }
+
+  stop(): Promise<GateStatus> {
+    return this.#oneAtATime(async () => {
+      await this.#stopGate();
+      this.#setStatus(STOPPED);
+      return this.#status;
+    });
+  }
+
+  /** Runs starts and stops in the order asked, never two at once: two quick starts must not leave a gate behind. */
+  #oneAtATime<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.#switching.then(work);
+    this.#switching = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
+  async #start(params: StartServerParams): Promise<StartServerResult> {
     await this.#stopGate();
     let settings: GateSettings;
     try {
@@ -171,17 +194,11 @@ export class GateHost {
     return { status: this.#status, devKey };
   }
 
-  async stop(): Promise<GateStatus> {
-    await this.#stopGate();
-    this.#setStatus(STOPPED);
-    return this.#status;
-  }
-
   /** Stops the gate and the timers: the daemon is going away. */
   async dispose(): Promise<void> {
     clearInterval(this.#recheck);
     clearTimeout(this.#pending);
-    await this.#stopGate();
+    await this.#oneAtATime(() => this.#stopGate());
   }
 
   snapshot(): UsageSnapshot {
