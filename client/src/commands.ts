@@ -58,6 +58,25 @@ async function started(context: CommandContext, request: Parameters<Paygate['sta
   if (action === 'Show Panel') await vscode.commands.executeCommand('paygate.showPanel');
 }
 
+/**
+ * `paygate.autoStart`: when the folder opens, the gate of the workspace's one config that names its
+ * servers starts without a click. With none, or several, it says why in the output and waits.
+ */
+export async function startOnOpen(context: CommandContext): Promise<void> {
+  const configs = (await findConfigs(context.extension.globalStorageUri.fsPath)).filter((config) => config.namesServers);
+  if (configs.length !== 1) {
+    context.paygate.client.outputChannel.info(
+      `paygate.autoStart: ${configs.length === 0 ? 'no config here names its servers' : `${configs.length} configs name their servers`}; start one with "PayGate: Start Gated Server"`,
+    );
+    return;
+  }
+  try {
+    await started(context, { baseDir: configs[0]!.folder, source: { kind: 'config', file: configs[0]!.uri.fsPath } });
+  } catch (error) {
+    void vscode.window.showErrorMessage(`PayGate: the gate of ${vscode.workspace.asRelativePath(configs[0]!.uri)} did not start: ${(error as Error).message}`);
+  }
+}
+
 /** The config to open or check: the running gate's, the active editor's, or one of the workspace's. */
 async function chooseConfig(context: CommandContext): Promise<vscode.Uri | undefined> {
   const running = context.paygate.snapshot.gate.configFile;

@@ -1,9 +1,9 @@
 import * as vscode from 'vscode';
 import { registerBatchLens } from './batchCommands.ts';
-import { registerCommands } from './commands.ts';
+import { registerCommands, startOnOpen } from './commands.ts';
 import { registerMcpProvider } from './mcpProvider.ts';
 import { Paygate } from './paygate.ts';
-import { needsDaemonRestart, needsGateRestart } from './settings.ts';
+import { needsDaemonRestart, needsGateRestart, readSettings } from './settings.ts';
 import { registerStatusBar } from './statusBar.ts';
 import { registerUsageTree } from './usageTree.ts';
 
@@ -30,6 +30,7 @@ export function activate(extension: vscode.ExtensionContext): void {
     }),
   );
   paygate.ready.catch((error: unknown) => void vscode.window.showErrorMessage(`PayGate: the daemon did not start: ${(error as Error).message}`));
+  if (readSettings().autoStart) void startOnOpen({ paygate, extension });
 }
 
 /** Stops the daemon, which stops its gate first; VS Code waits for this. */

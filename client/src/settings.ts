@@ -7,6 +7,8 @@ export interface Settings {
   stateFile: string;
   /** A Node to run the daemon with; empty means the editor's own. */
   runtime: string;
+  /** Start the workspace config's gate when the folder opens. */
+  autoStart: boolean;
 }
 
 export function readSettings(): Settings {
@@ -16,6 +18,7 @@ export function readSettings(): Settings {
     port: config.get<number>('port', 3402),
     stateFile: config.get<string>('stateFile', '.paygate/state.db'),
     runtime: config.get<string>('server.runtime', ''),
+    autoStart: config.get<boolean>('autoStart', false),
   };
 }
 

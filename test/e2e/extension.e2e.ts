@@ -236,3 +236,20 @@ test('the servers of .vscode/mcp.json are gated on demand, offered to VS Code\'s
   }, 30_000);
   assert.ok(sessions >= 1);
 });
+
+test('with paygate.autoStart, opening a folder starts its config\'s gate with no click: activation to gate ready', async () => {
+  const folder = path.join(OUT, 'auto-workspace');
+  fs.mkdirSync(path.join(folder, '.vscode'), { recursive: true });
+  fs.writeFileSync(path.join(folder, '.vscode', 'settings.json'), JSON.stringify({ 'paygate.autoStart': true }));
+  fs.writeFileSync(path.join(folder, 'paygate.json'), JSON.stringify({ serverCommand: process.execPath, serverArgs: [path.join(ROOT, 'dist', 'example-server.js')] }));
+  await page.goto(server.url(folder), { waitUntil: 'domcontentloaded' });
+  const toast = await notification(page, 'PayGate is gating paygate.json', 90_000);
+  const url = /(http:\/\/127\.0\.0\.1:\d+)\/mcp/.exec(toast)![1];
+  assert.equal((await fetch(`${url}/health`)).status, 200);
+
+  await runCommand(page, 'Output: Show Output Channels');
+  await pickRow(page, 'PayGate');
+  const output = page.locator('.part.panel .monaco-editor .view-lines').first();
+  const ready = await waitFor('the gate-ready line in the PayGate output', async () => /gate ready at \S+: \d+ ms after the start was asked, (\d+) ms after the extension activated/.exec((await output.innerText()).replace(/\s+/g, ' ')) ?? undefined, 20_000);
+  figure('extension activated → gate ready (paygate.autoStart, no clicks)', `${ready[1]} ms`);
+});
