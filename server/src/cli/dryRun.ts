@@ -32,8 +32,8 @@ export async function runDryRun(settings: GateSettings, configFile: string | und
       throw new StartError(error.message);
     })).map((tool) => tool.name);
     const rows = [['tool', 'credits/call', '+credits/KiB', 'calls/min per key']];
+    const policy = { ...settings, globalQuota: null };
     for (const name of [...tools].sort()) {
-      const policy = { ...settings, globalQuota: null };
       const rule = toolPolicy(policy, name);
       const effective = effectiveRateLimit(policy, name);
       rows.push([name, String(rule.creditsPerCall ?? settings.defaultCreditsPerCall), String(rule.creditsPerKbInput ?? 0), effective === 0 ? 'no limit' : String(effective)]);
