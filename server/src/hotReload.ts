@@ -5,6 +5,8 @@ import type { RunningGate } from './service.ts';
 
 export interface ReloadOptions {
   log: (line: string) => void;
+  /** When the settings in force were read (epoch ms): a change after that is applied even if the watcher was not ready yet. */
+  readAt: number;
   /** Called after each change, applied or refused. */
   afterChange?: () => void;
 }
@@ -13,7 +15,7 @@ export interface ReloadOptions {
  * Applies the config file to the running gate whenever it changes. A config with errors is refused
  * (its problems go to the log and to /health) and the one in force stays. Changes apply one at a time.
  */
-export function reloadOnChange(gate: RunningGate, file: string, readSettings: () => GateSettings, { log, afterChange }: ReloadOptions): { close(): Promise<void> } {
+export function reloadOnChange(gate: RunningGate, file: string, readSettings: () => GateSettings, { log, readAt, afterChange }: ReloadOptions): { close(): Promise<void> } {
   let applying = Promise.resolve();
   return watchFile(file, () => {
     applying = applying.then(async () => {
@@ -27,5 +29,5 @@ export function reloadOnChange(gate: RunningGate, file: string, readSettings: ()
       }
       afterChange?.();
     });
-  });
+  }, readAt);
 }

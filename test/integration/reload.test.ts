@@ -65,6 +65,23 @@ test('a broken config is refused: the previous one stays in force, and /health a
   assert.equal(await gate.balance(key), 93);
 });
 
+test('a change made while the gate is still starting is applied once it runs', async () => {
+  const dir = tempDir();
+  const config = path.join(dir, 'paygate.json');
+  const starting = path.join(dir, 'backend-starting');
+  // The server takes a second to start, and says when it begins: the config has been read by then.
+  const slowServer = { serverCommand: 'sh', serverArgs: ['-c', `touch "${starting}"; sleep 1; exec "${process.execPath}" "${BACKEND}"`] };
+  writeConfig(config, { ...slowServer, toolPricing: { echo: { creditsPerCall: 2 } } });
+  const started = GateProcess.start(['--config', config], { backend: 'from config', dir });
+  await waitFor('the server to begin starting', async () => (fs.existsSync(starting) ? true : undefined));
+  writeConfig(config, { ...slowServer, toolPricing: { echo: { creditsPerCall: 7 } } });
+  const gate = await started;
+  await waitFor('the change to apply', async () => (gate.stderr.includes('changed: applied') ? true : undefined));
+  const { key } = await gate.createKey({ credits: 100 });
+  await gate.callTool(key, 'echo', { text: 'x' });
+  assert.equal(await gate.balance(key), 93);
+});
+
 test('servers added to the config start, removed ones finish their calls first', async () => {
   const dir = tempDir();
   const config = path.join(dir, 'paygate.json');

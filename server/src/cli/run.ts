@@ -8,8 +8,8 @@ import { adminKeyFile, keptSecret, newAdminKey } from './secrets.ts';
 
 export interface RunOptions {
   showAdminKey: boolean;
-  /** The config file to watch, and how to read the settings again when it changes. */
-  reload?: { file: string; settings: () => GateSettings };
+  /** The config file to watch, when the settings were read from it, and how to read them again when it changes. */
+  reload?: { file: string; readAt: number; settings: () => GateSettings };
   /** Extra lines for the banner, given the running gate. */
   extraBanner?: (gate: RunningGate) => string[];
 }
@@ -40,7 +40,7 @@ export async function runGate(settings: GateSettings, options: RunOptions): Prom
   lines.push(...(options.extraBanner?.(gate) ?? []));
   process.stdout.write(`${lines.join('\n')}\n`);
 
-  const watcher = options.reload && reloadOnChange(gate, options.reload.file, options.reload.settings, { log });
+  const watcher = options.reload && reloadOnChange(gate, options.reload.file, options.reload.settings, { log, readAt: options.reload.readAt });
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) process.exit(130);

@@ -12,10 +12,11 @@ export async function runWrap(argv: string[]): Promise<number | undefined> {
   }
   const note = (line: string) => process.stderr.write(`paygate: ${line}\n`);
   if (flags['dry-run']) return runDryRun(resolveSettings(flags), flags.config);
+  const readAt = Date.now();
   const settings = resolveSettings(flags, { notes: note });
   await runGate(settings, {
     showAdminKey: flags['show-admin-key'] ?? false,
-    ...(flags.config === undefined ? {} : { reload: { file: flags.config, settings: () => resolveSettings(flags, { notes: note }) } }),
+    ...(flags.config === undefined ? {} : { reload: { file: flags.config, readAt, settings: () => resolveSettings(flags, { notes: note }) } }),
   });
   return undefined;
 }

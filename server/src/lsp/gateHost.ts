@@ -150,6 +150,7 @@ export class GateHost {
 
   async #start(params: StartServerParams): Promise<StartServerResult> {
     await this.#stopGate();
+    const readAt = Date.now();
     let settings: GateSettings;
     try {
       settings = settingsFor(params, this.#log);
@@ -185,6 +186,7 @@ export class GateHost {
     if (configFile !== undefined) {
       hosted.watcher = reloadOnChange(gate, configFile, () => ({ ...settingsFor(params, this.#log), adminKey }), {
         log: this.#log,
+        readAt,
         afterChange: () => void this.#refreshTools(hosted),
       });
     }
