@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import shellQuote from 'shell-quote';
 import { UserFacingError } from '../errors.ts';
@@ -10,6 +11,15 @@ import type { ToolPolicy } from '../gate/types.ts';
 export class UsageError extends UserFacingError {
   constructor(message: string) {
     super(message, 2);
+  }
+}
+
+/** The text of a file a command was given; an unreadable one is a one-line error naming it. */
+export function readInputFile(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UserFacingError(`cannot read ${file}: ${(error as Error).message}`);
   }
 }
 

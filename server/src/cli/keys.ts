@@ -1,8 +1,7 @@
-import fs from 'node:fs';
 import { DEFAULTS } from '../config/types.ts';
 import { importKeys, parseKeyImport } from '../keys/import.ts';
 import { openLedger, openStateFile } from '../store/open.ts';
-import { parseFlags, UsageError } from './args.ts';
+import { parseFlags, readInputFile, UsageError } from './args.ts';
 
 /** `paygate-mcp keys import FILE`: adds the keys in FILE to a state file (not while a gate is using it). */
 export function runKeys(argv: string[]): number {
@@ -15,13 +14,7 @@ export function runKeys(argv: string[]): number {
   if (action !== 'import') throw new UsageError(`unknown keys command "${action}"; the keys command is: import`);
   if (file === undefined) throw new UsageError('keys import needs the FILE to import');
   if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (error) {
-    process.stderr.write(`paygate-mcp: cannot read ${file}: ${(error as Error).message}\n`);
-    return 1;
-  }
+  const text = readInputFile(file);
   const parsed = parseKeyImport(text, Date.now());
   if (parsed.errors.length > 0) {
     process.stderr.write(`paygate-mcp: nothing was imported; fix these in ${file}:\n${parsed.errors.map((line) => `  ${line}\n`).join('')}`);

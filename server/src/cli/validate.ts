@@ -1,10 +1,9 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { checkConfig } from '../config/check.ts';
 import { formatDiagnostic } from '../config/diagnostic.ts';
 import { environmentFacts } from '../config/facts.ts';
 import { runningGateTools } from '../config/runningGate.ts';
-import { parseFlags, UsageError } from './args.ts';
+import { parseFlags, readInputFile, UsageError } from './args.ts';
 
 /**
  * `paygate-mcp validate --config FILE [--json]`: every problem of the config, one per line
@@ -18,13 +17,7 @@ export async function runValidate(argv: string[]): Promise<number> {
   }
   if (values.config === undefined) throw new UsageError('validate needs --config FILE');
   const file = values.config;
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (error) {
-    process.stderr.write(`paygate-mcp: cannot read ${file}: ${(error as Error).message}\n`);
-    return 1;
-  }
+  const text = readInputFile(file);
   const first = checkConfig(text);
   const facts = first.config ? await environmentFacts(first.config, process.cwd()) : {};
   if (first.config) {

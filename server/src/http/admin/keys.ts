@@ -63,9 +63,8 @@ export function keyRoutes(ledger: Ledger): Route[] {
         const namespace = namespaceParam(url);
         const limit = intParam(url, 'limit', 1, 10_000);
         const offset = intParam(url, 'offset', 0, Number.MAX_SAFE_INTEGER) ?? 0;
-        ledger.flush();
         const query = { ...(namespace === undefined ? {} : { namespace }), ...(limit === undefined ? {} : { limit, offset }) };
-        const keys = ledger.store.listKeys(query).map((record) => publicKey(record, now));
+        const keys = ledger.liveKeys(query).map((record) => publicKey(record, now));
         return { json: keys, headers: { 'x-total-count': String(ledger.store.countKeys(query)) } };
       },
     }),
@@ -218,9 +217,8 @@ export function keyRoutes(ledger: Ledger): Route[] {
         },
       },
       handle({ body, now }) {
-        ledger.flush();
         const query = { tags: body.tags, ...(body.namespace === undefined ? {} : { namespace: body.namespace.toLowerCase() }) };
-        const keys = ledger.store.listKeys(query).map((record) => publicKey(record, now));
+        const keys = ledger.liveKeys(query).map((record) => publicKey(record, now));
         return { json: { keys, count: keys.length } };
       },
     }),
