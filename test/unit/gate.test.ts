@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PolicyEngine } from '../../server/src/gate/policyEngine.ts';
 import { applyCharge } from '../../server/src/gate/accounting.ts';
+import { toolPricing } from '../../server/src/gate/pricing.ts';
 import type { Caller, Decision, KeyRecord } from '../../server/src/gate/types.ts';
 import { keyRecord, NOW, policy } from '../helpers/records.ts';
 
@@ -37,6 +38,18 @@ test('creditsPerKbInput adds credits for every started KiB of arguments', () => 
   assert.equal(gate.evaluate(caller(record), { tool: 'summarize', argBytes: 10 }, NOW).credits, 2);
   assert.equal(gate.evaluate(caller(record), { tool: 'summarize', argBytes: 1024 }, NOW).credits, 3);
   assert.equal(gate.evaluate(caller(record), { tool: 'summarize', argBytes: 1025 }, NOW).credits, 4);
+});
+
+test('the pricing told to clients names the rate limit that applies: the lower of the tool\'s and the global one', () => {
+  const rules = policy({
+    globalRateLimitPerMin: 60,
+    toolPricing: { search: { creditsPerCall: 3, rateLimitPerMin: 10 }, report: { rateLimitPerMin: 100 }, echo: { rateLimitPerMin: 0 } },
+  });
+  assert.deepEqual(toolPricing(rules, 'search'), { creditsPerCall: 3, creditsPerKbInput: 0, rateLimitPerMin: 10 });
+  assert.equal(toolPricing(rules, 'report').rateLimitPerMin, 60);
+  assert.equal(toolPricing(rules, 'echo').rateLimitPerMin, 60);
+  assert.equal(toolPricing(policy({ toolPricing: { search: { rateLimitPerMin: 10 } } }), 'search').rateLimitPerMin, 10);
+  assert.equal(toolPricing(policy(), 'anything').rateLimitPerMin, 0);
 });
 
 test('keys are refused when missing, unknown, revoked or expired, each with its own reason', () => {

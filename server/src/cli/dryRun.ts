@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { checkConfig } from '../config/check.ts';
 import { closest, formatDiagnostic } from '../config/diagnostic.ts';
 import type { GateSettings } from '../config/types.ts';
-import { effectiveRateLimit, toolPolicy } from '../gate/pricing.ts';
+import { toolPricing } from '../gate/pricing.ts';
 import { ServerSet } from '../proxy/connect.ts';
 import { listTools } from '../proxy/listTools.ts';
 import { StartError } from '../service.ts';
@@ -34,9 +34,8 @@ export async function runDryRun(settings: GateSettings, configFile: string | und
     const rows = [['tool', 'credits/call', '+credits/KiB', 'calls/min per key']];
     const policy = { ...settings, globalQuota: null };
     for (const name of [...tools].sort()) {
-      const rule = toolPolicy(policy, name);
-      const effective = effectiveRateLimit(policy, name);
-      rows.push([name, String(rule.creditsPerCall ?? settings.defaultCreditsPerCall), String(rule.creditsPerKbInput ?? 0), effective === 0 ? 'no limit' : String(effective)]);
+      const { creditsPerCall, creditsPerKbInput, rateLimitPerMin } = toolPricing(policy, name);
+      rows.push([name, String(creditsPerCall), String(creditsPerKbInput), rateLimitPerMin === 0 ? 'no limit' : String(rateLimitPerMin)]);
     }
     process.stdout.write(`${table(rows)}\n`);
     const offered = new Set(tools);

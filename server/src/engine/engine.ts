@@ -1,6 +1,6 @@
 import { toolVisible } from '../gate/acl.ts';
 import type { PolicyEngine } from '../gate/policyEngine.ts';
-import { chargedInputBytes, toolPolicy } from '../gate/pricing.ts';
+import { chargedInputBytes, toolPricing } from '../gate/pricing.ts';
 import type { CallRequest, Caller, Denial, DenyReason, KeyRecord, RateLimitStatus } from '../gate/types.ts';
 import { hashApiKey } from '../keys/apiKey.ts';
 import { BackendFailure } from '../proxy/backend.ts';
@@ -243,15 +243,8 @@ export class Engine {
       .filter((tool): tool is JsonObject => isObject(tool) && typeof tool.name === 'string')
       .filter((tool) => toolVisible(record, tool.name as string))
       .map((tool) => {
-        const name = tool.name as string;
-        const rule = toolPolicy(policy, name);
-        const pricing = {
-          creditsPerCall: rule.creditsPerCall ?? policy.defaultCreditsPerCall,
-          creditsPerKbInput: rule.creditsPerKbInput ?? 0,
-          rateLimitPerMin: rule.rateLimitPerMin ?? policy.globalRateLimitPerMin,
-        };
         const meta = isObject(tool._meta) ? tool._meta : {};
-        return { ...tool, _meta: { ...meta, 'paygate/pricing': pricing } };
+        return { ...tool, _meta: { ...meta, 'paygate/pricing': toolPricing(policy, tool.name as string) } };
       });
     return { ...result, tools };
   }

@@ -26,8 +26,25 @@ export function chargedInputBytes(policy: Policy, tool: string, args: unknown): 
 }
 
 /** Calls per minute one key may make to the tool: its own limit or the global one, whichever is lower; 0 means none. */
-export function effectiveRateLimit(policy: Policy, tool: string): number {
+function effectiveRateLimit(policy: Policy, tool: string): number {
   const own = toolPolicy(policy, tool).rateLimitPerMin ?? 0;
   const global = policy.globalRateLimitPerMin;
   return own > 0 && (global === 0 || own < global) ? own : global;
+}
+
+/** What a tool costs and how often a key may call it, as clients, the panel and dry runs are told. */
+export interface ToolPricing {
+  creditsPerCall: number;
+  creditsPerKbInput: number;
+  /** Calls per minute per key; 0 means no limit. */
+  rateLimitPerMin: number;
+}
+
+export function toolPricing(policy: Policy, tool: string): ToolPricing {
+  const rule = toolPolicy(policy, tool);
+  return {
+    creditsPerCall: rule.creditsPerCall ?? policy.defaultCreditsPerCall,
+    creditsPerKbInput: rule.creditsPerKbInput ?? 0,
+    rateLimitPerMin: effectiveRateLimit(policy, tool),
+  };
 }

@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { resolveSettings } from '../cli/args.ts';
 import type { GateSettings, ServerSpec } from '../config/types.ts';
 import { UserFacingError } from '../errors.ts';
-import { toolPolicy } from '../gate/pricing.ts';
+import { toolPricing } from '../gate/pricing.ts';
 import { reloadOnChange } from '../hotReload.ts';
 import { generateApiKey } from '../keys/apiKey.ts';
 import { describeServer } from '../proxy/connect.ts';
@@ -239,7 +239,7 @@ export class GateHost {
       name: tool.name,
       description: tool.description,
       inputSchema: tool.inputSchema,
-      creditsPerCall: toolPolicy(policy, tool.name).creditsPerCall ?? policy.defaultCreditsPerCall,
+      creditsPerCall: toolPricing(policy, tool.name).creditsPerCall,
     }));
   }
 

@@ -1,5 +1,5 @@
 import { currentUsage } from '../gate/quota.ts';
-import { effectiveRateLimit, toolPolicy } from '../gate/pricing.ts';
+import { toolPricing } from '../gate/pricing.ts';
 import type { KeyRecord, Policy, QuotaLimits } from '../gate/types.ts';
 import { PREFIX_SEPARATOR } from '../proxy/router.ts';
 import type { ListedTool } from '../proxy/listTools.ts';
@@ -28,14 +28,11 @@ export interface UsageInput {
 const NO_STATS: ToolStats = { calls: 0, credits: 0, denied: 0 };
 
 function toolUsage(tool: ListedTool, stats: ReadonlyMap<string, ToolStats>, policy: Policy): ToolUsage {
-  const rule = toolPolicy(policy, tool.name);
   const used = stats.get(tool.name) ?? NO_STATS;
   return {
     name: tool.name,
     description: tool.description,
-    creditsPerCall: rule.creditsPerCall ?? policy.defaultCreditsPerCall,
-    creditsPerKbInput: rule.creditsPerKbInput ?? 0,
-    rateLimitPerMin: effectiveRateLimit(policy, tool.name),
+    ...toolPricing(policy, tool.name),
     calls: used.calls,
     creditsEarned: used.credits,
     denied: used.denied,
