@@ -1,12 +1,13 @@
 import { parse, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import type { BatchCallParams, BatchOutcome } from '../../server/src/lsp/protocol.ts';
+import { isObject } from '../../server/src/proxy/jsonrpc.ts';
+import { plural } from './words.ts';
 
 export type BatchCall = BatchCallParams['calls'][number];
 
-const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 function placeholder(schema: unknown): unknown {
-  if (!isRecord(schema)) return '';
+  if (!isObject(schema)) return '';
   if (schema.default !== undefined) return schema.default;
   if (Array.isArray(schema.examples) && schema.examples.length > 0) return schema.examples[0];
   if (Array.isArray(schema.enum) && schema.enum.length > 0) return schema.enum[0];
@@ -27,7 +28,7 @@ function placeholder(schema: unknown): unknown {
 
 /** Arguments to start editing from: every required argument of the tool's input schema, with a value of its type. */
 export function argumentSkeleton(inputSchema: Record<string, unknown> | undefined): Record<string, unknown> {
-  const properties = isRecord(inputSchema?.properties) ? inputSchema.properties : {};
+  const properties = isObject(inputSchema?.properties) ? inputSchema.properties : {};
   const required = Array.isArray(inputSchema?.required) ? inputSchema.required.filter((name): name is string => typeof name === 'string') : [];
   return Object.fromEntries(required.map((name) => [name, placeholder(properties[name])]));
 }
@@ -36,7 +37,7 @@ export function argumentSkeleton(inputSchema: Record<string, unknown> | undefine
 export function argumentsProblem(text: string): string | undefined {
   try {
     const value: unknown = JSON.parse(text);
-    return isRecord(value) ? undefined : 'the arguments must be a JSON object, such as {"query": "pricing"}';
+    return isObject(value) ? undefined : 'the arguments must be a JSON object, such as {"query": "pricing"}';
   } catch (error) {
     return `not valid JSON: ${(error as Error).message}`;
   }
@@ -52,12 +53,12 @@ export function parseBatchFile(text: string): { calls: BatchCall[] } | { problem
   const errors: ParseError[] = [];
   const value: unknown = parse(text, errors, { allowTrailingComma: true });
   if (errors.length > 0) return { problem: `the file is not valid JSON: ${printParseErrorCode(errors[0]!.error)} at offset ${errors[0]!.offset}` };
-  const calls = isRecord(value) ? value.calls : undefined;
+  const calls = isObject(value) ? value.calls : undefined;
   if (!Array.isArray(calls) || calls.length === 0) return { problem: 'a batch file needs "calls": a non-empty array of {"name", "arguments"}' };
   const parsed: BatchCall[] = [];
   for (const [index, call] of calls.entries()) {
-    if (!isRecord(call) || typeof call.name !== 'string' || call.name === '') return { problem: `calls[${index}] needs "name": the tool to call` };
-    if (call.arguments !== undefined && !isRecord(call.arguments)) return { problem: `calls[${index}].arguments must be an object` };
+    if (!isObject(call) || typeof call.name !== 'string' || call.name === '') return { problem: `calls[${index}] needs "name": the tool to call` };
+    if (call.arguments !== undefined && !isObject(call.arguments)) return { problem: `calls[${index}].arguments must be an object` };
     parsed.push(call.arguments === undefined ? { name: call.name } : { name: call.name, arguments: call.arguments });
   }
   return { calls: parsed };
@@ -65,7 +66,7 @@ export function parseBatchFile(text: string): { calls: BatchCall[] } | { problem
 
 function resultText(result: Record<string, unknown>): string {
   const content = Array.isArray(result.content) ? result.content : [];
-  const texts = content.filter(isRecord).map((part) => (part.type === 'text' && typeof part.text === 'string' ? part.text : `[${String(part.type)} content]`));
+  const texts = content.filter(isObject).map((part) => (part.type === 'text' && typeof part.text === 'string' ? part.text : `[${String(part.type)} content]`));
   if (texts.length > 0) return texts.join('\n');
   return JSON.stringify(result.structuredContent ?? result, null, 2);
 }
@@ -75,7 +76,6 @@ function fenced(text: string): string {
   return `${fence}\n${text}\n${fence}`;
 }
 
-const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? '' : 's'}`;
 const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\s+/g, ' ');
 
 /** A readable report of a batch: what each call returned and cost, the total, and what is left. */

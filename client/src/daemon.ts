@@ -12,7 +12,8 @@ import {
 } from 'vscode-languageclient/node';
 
 /** The files the daemon checks: the same patterns as `jsonValidation` in the manifest. */
-export const CONFIG_PATTERNS = ['**/paygate.json', '**/*.paygate.json', '**/.paygate/config.json'];
+const CONFIG_PATTERNS = ['**/paygate.json', '**/*.paygate.json', '**/.paygate/config.json'];
+export const CONFIG_GLOB = `{${CONFIG_PATTERNS.join(',')}}`;
 
 const RESTART_WINDOW_MS = 3 * 60_000;
 const MAX_RESTARTS = 4;
@@ -57,7 +58,7 @@ export function createDaemonClient(context: vscode.ExtensionContext, runtime: st
   };
   const options: LanguageClientOptions = {
     documentSelector: CONFIG_PATTERNS.map((pattern) => ({ scheme: 'file', pattern })),
-    synchronize: { fileEvents: vscode.workspace.createFileSystemWatcher(`{${CONFIG_PATTERNS.join(',')}}`) },
+    synchronize: { fileEvents: vscode.workspace.createFileSystemWatcher(CONFIG_GLOB) },
     errorHandler: new RestartOnCrash(),
   };
   return new LanguageClient('paygate', 'PayGate', { run: daemon, debug: daemon }, options);

@@ -1,5 +1,6 @@
 import { parse, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import type { StdioServer } from '../../server/src/lsp/protocol.ts';
+import { isObject } from '../../server/src/proxy/jsonrpc.ts';
 
 /** A stdio server of `.vscode/mcp.json`, before its `${...}` variables are resolved. */
 export interface DeclaredServer {
@@ -28,21 +29,20 @@ export interface McpJson {
   skipped: string[];
 }
 
-const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : []);
 const stringMap = (value: unknown): Record<string, string> =>
-  isRecord(value) ? Object.fromEntries(Object.entries(value).filter((entry): entry is [string, string] => typeof entry[1] === 'string')) : {};
+  isObject(value) ? Object.fromEntries(Object.entries(value).filter((entry): entry is [string, string] => typeof entry[1] === 'string')) : {};
 
 /** Reads `.vscode/mcp.json` (JSONC). Throws with the position of a syntax error. */
 export function parseMcpJson(text: string): McpJson {
   const errors: ParseError[] = [];
   const value: unknown = parse(text, errors, { allowTrailingComma: true });
   if (errors.length > 0) throw new Error(`.vscode/mcp.json is not valid JSON: ${printParseErrorCode(errors[0]!.error)} at offset ${errors[0]!.offset}`);
-  const root = isRecord(value) ? value : {};
+  const root = isObject(value) ? value : {};
   const servers: DeclaredServer[] = [];
   const skipped: string[] = [];
-  for (const [name, entry] of Object.entries(isRecord(root.servers) ? root.servers : {})) {
-    if (!isRecord(entry)) {
+  for (const [name, entry] of Object.entries(isObject(root.servers) ? root.servers : {})) {
+    if (!isObject(entry)) {
       skipped.push(`${name}: not an object`);
     } else if (typeof entry.command !== 'string' || entry.command === '') {
       skipped.push(`${name}: ${typeof entry.url === 'string' ? 'a remote server (url); only stdio servers are gated from mcp.json' : 'no command'}`);
@@ -57,7 +57,7 @@ export function parseMcpJson(text: string): McpJson {
       });
     }
   }
-  const inputs: DeclaredInput[] = (Array.isArray(root.inputs) ? root.inputs : []).filter(isRecord).flatMap((input): DeclaredInput[] =>
+  const inputs: DeclaredInput[] = (Array.isArray(root.inputs) ? root.inputs : []).filter(isObject).flatMap((input): DeclaredInput[] =>
     typeof input.id === 'string'
       ? [
           {

@@ -5,9 +5,9 @@ import { parse } from 'jsonc-parser';
 import * as vscode from 'vscode';
 import type { StdioServer } from '../../server/src/lsp/protocol.ts';
 import { inputsOf, parseMcpJson, resolveServer, type DeclaredInput, type DeclaredServer, type McpJson } from './mcpJson.ts';
+import { CONFIG_GLOB } from './daemon.ts';
 import type { GateRequest } from './paygate.ts';
 
-const CONFIG_GLOB = '{**/paygate.json,**/*.paygate.json,**/.paygate/config.json}';
 
 interface FoundConfig {
   uri: vscode.Uri;

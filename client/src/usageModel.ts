@@ -1,4 +1,5 @@
 import type { KeyUsage, NamespaceUsage, ServerUsage, ToolUsage, UsageSnapshot } from '../../server/src/lsp/protocol.ts';
+import { plural } from './words.ts';
 
 /** One row of the usage panel, independent of the VS Code API so that it can be tested as data. */
 export interface PanelNode {
@@ -17,10 +18,6 @@ export interface PanelNode {
   collapsed?: boolean;
   /** For key rows: the key the context menu acts on. */
   key?: KeyUsage;
-}
-
-function plural(count: number, word: string): string {
-  return `${count} ${word}${count === 1 ? '' : 's'}`;
 }
 
 function priceText(tool: ToolUsage): string {

@@ -6,7 +6,7 @@ import { hashApiKey } from '../keys/apiKey.ts';
 import { BackendFailure } from '../proxy/backend.ts';
 import { ErrorCode, isObject, type JsonObject, type JsonRpcErrorBody, type JsonRpcResponse } from '../proxy/jsonrpc.ts';
 import type { ClientChannel, Upstream } from '../proxy/upstream.ts';
-import { LedgerUnavailableError, type Charge, type Ledger, type Reservation } from '../store/ledger.ts';
+import type { Charge, Ledger, Reservation } from '../store/ledger.ts';
 import { parseBatch } from './batch.ts';
 
 /** What the transport knows about who is calling. */
@@ -63,7 +63,8 @@ function fail(code: number, message: string, data?: unknown): { error: JsonRpcEr
   return { error: data === undefined ? { code, message } : { code, message, data } };
 }
 
-function plain(record: KeyRecord | undefined, body: Body): Outcome {
+/** An answer with nothing for the rate-limit headers and no refusal of the key. */
+export function plain(record: KeyRecord | undefined, body: Body): Outcome {
   return { body, record, rateLimit: null, unauthorized: false };
 }
 
@@ -269,7 +270,7 @@ export class Engine {
 
   /** The charge could not be recorded before the call: it was not made. */
   #ledgerDown(record: KeyRecord | undefined, error: unknown): Outcome {
-    const detail = error instanceof LedgerUnavailableError || error instanceof Error ? error.message : 'unknown error';
+    const detail = error instanceof Error ? error.message : 'unknown error';
     return plain(record, fail(ErrorCode.InternalError, `the gate cannot record charges right now, so the call was not made and nothing was charged (${detail})`));
   }
 

@@ -1,6 +1,6 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { BATCH_METHOD } from '../engine/batch.ts';
-import type { Engine, Outcome } from '../engine/engine.ts';
+import { plain, type Engine, type Outcome } from '../engine/engine.ts';
 import type { Caller, KeyRecord } from '../gate/types.ts';
 import {
   ErrorCode,
@@ -148,7 +148,7 @@ export class McpEndpoint {
       outcome = initialized.outcome;
       if (initialized.session) extraHeaders = { 'mcp-session-id': initialized.session.id };
     } else if (method === 'ping') {
-      outcome = { body: { result: {} }, record: undefined, rateLimit: null, unauthorized: false };
+      outcome = plain(undefined, { result: {} });
     } else if (method === 'tools/call') {
       outcome = await engine.callTool(caller, params, channel);
     } else if (method === BATCH_METHOD) {
@@ -167,19 +167,11 @@ export class McpEndpoint {
     const identity = this.#engine.upstream.identity();
     if (!identity) {
       const reason = [...this.#engine.upstream.statuses().values()].find((status) => status.reason)?.reason ?? 'it has not started';
-      return {
-        outcome: {
-          body: { error: { code: ErrorCode.BackendUnavailable, message: `the MCP server behind the gate is not available: ${reason}` } },
-          record: undefined,
-          rateLimit: null,
-          unauthorized: false,
-        },
-      };
+      return { outcome: plain(undefined, { error: { code: ErrorCode.BackendUnavailable, message: `the MCP server behind the gate is not available: ${reason}` } }) };
     }
     const requested = typeof params?.protocolVersion === 'string' ? params.protocolVersion : undefined;
     const protocolVersion = requested && NEGOTIABLE_VERSIONS.includes(requested) ? requested : NEGOTIABLE_VERSIONS[0]!;
-    const capabilities = isObject(params?.capabilities) ? params.capabilities : {};
-    const session = this.#sessions.create(protocolVersion, capabilities, this.#options.now());
+    const session = this.#sessions.create(this.#options.now());
     const batch = { method: BATCH_METHOD, maxCalls: this.#engine.options.maxBatchSize };
     const experimental = isObject(identity.capabilities.experimental) ? identity.capabilities.experimental : {};
     const result: JsonObject = {
@@ -188,7 +180,7 @@ export class McpEndpoint {
       serverInfo: this.#options.name === undefined ? identity.serverInfo : { ...identity.serverInfo, name: this.#options.name },
       instructions: [identity.instructions, GATE_INSTRUCTIONS(batch.maxCalls)].filter(Boolean).join('\n\n'),
     };
-    return { outcome: { body: { result }, record: undefined, rateLimit: null, unauthorized: false }, session };
+    return { outcome: plain(undefined, { result }), session };
   }
 
   #headers(record: KeyRecord | undefined, outcome: Outcome | null): OutgoingHttpHeaders {

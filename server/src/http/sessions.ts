@@ -1,20 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import type { JsonObject, JsonRpcNotification, JsonRpcRequest } from '../proxy/jsonrpc.ts';
+import type { JsonRpcNotification, JsonRpcRequest } from '../proxy/jsonrpc.ts';
 import type { SessionDirectory } from '../proxy/upstream.ts';
 import type { SseStream } from './sse.ts';
 
 /** One MCP client session (`Mcp-Session-Id`). Credits belong to keys, never to sessions. */
 export class Session {
   readonly id = randomUUID();
-  readonly protocolVersion: string;
-  readonly clientCapabilities: JsonObject;
   lastSeen: number;
   /** The session's GET streams, newest last: server messages not tied to a request go to the newest. */
   readonly streams = new Set<SseStream>();
 
-  constructor(protocolVersion: string, clientCapabilities: JsonObject, now: number) {
-    this.protocolVersion = protocolVersion;
-    this.clientCapabilities = clientCapabilities;
+  constructor(now: number) {
     this.lastSeen = now;
   }
 
@@ -53,12 +49,12 @@ export class SessionTable implements SessionDirectory {
     return this.#sessions.size;
   }
 
-  create(protocolVersion: string, clientCapabilities: JsonObject, now: number): Session {
+  create(now: number): Session {
     while (this.#sessions.size >= this.#options.maxSessions) {
       const [oldest] = this.#sessions.values();
       this.end(oldest!.id);
     }
-    const session = new Session(protocolVersion, clientCapabilities, now);
+    const session = new Session(now);
     this.#sessions.set(session.id, session);
     return session;
   }

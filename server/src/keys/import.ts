@@ -2,7 +2,7 @@ import type { KeyRecord } from '../gate/types.ts';
 import type { Ledger } from '../store/ledger.ts';
 import { ajv, explain } from '../validation/ajv.ts';
 import { displayPrefix, hashApiKey } from './apiKey.ts';
-import { keyFieldProperties, newKeyRecord, quotaLimits, type KeyFields } from './fields.ts';
+import { keyFieldProperties, newKeyRecord, type KeyFields } from './fields.ts';
 
 /**
  * One key to import: a paygate-mcp 2.x state-file record, or a line of a JSON-lines file with the
@@ -72,7 +72,6 @@ function toImported(input: ImportRecord, now: number): ImportedKey {
   record.totalSpent = input.totalSpent ?? 0;
   record.totalCalls = input.totalCalls ?? 0;
   record.lastUsedAt = input.lastUsedAt ? Date.parse(input.lastUsedAt) : null;
-  record.quota = quotaLimits(input.quota);
   record.usage = {
     day: input.quotaLastResetDay ?? record.usage.day,
     month: input.quotaLastResetMonth ?? record.usage.month,

@@ -2,6 +2,7 @@ import * as jsonc from 'jsonc-parser';
 import { CompletionItemKind, MarkupKind, type CompletionItem, type Hover, type Position } from 'vscode-languageserver/node';
 import type { ConfigDocument } from '../config/document.ts';
 import { DEFAULTS, type ConfigFile } from '../config/types.ts';
+import { toolPricing } from '../gate/pricing.ts';
 
 /** Where in a config the cursor names a tool: a `toolPricing` key, or an item of a key's ACL lists. */
 function toolSlot(location: jsonc.Location): 'price' | 'acl' | undefined {
@@ -34,15 +35,22 @@ export function describeTool(document: ConfigDocument, position: Position, confi
   const onKey = location.path[0] === 'toolPricing' && location.path.length >= 2 && typeof location.path[1] === 'string';
   const name = onKey ? String(location.path[1]) : toolSlot(location) === 'acl' && node?.type === 'string' ? String(node.value) : undefined;
   if (name === undefined) return null;
-  const rule = config.toolPricing?.[name] ?? {};
-  const price = rule.creditsPerCall ?? config.defaultCreditsPerCall ?? DEFAULTS.defaultCreditsPerCall;
   const global = config.globalRateLimitPerMin ?? DEFAULTS.globalRateLimitPerMin;
-  const own = rule.rateLimitPerMin ?? 0;
-  const limit = own > 0 && (global === 0 || own < global) ? `${own} calls a minute per key (its own limit)` : global === 0 ? 'no rate limit' : `${global} calls a minute per key (the global limit)`;
+  const { creditsPerCall: price, creditsPerKbInput, rateLimitPerMin } = toolPricing(
+    {
+      defaultCreditsPerCall: config.defaultCreditsPerCall ?? DEFAULTS.defaultCreditsPerCall,
+      toolPricing: config.toolPricing ?? {},
+      globalRateLimitPerMin: global,
+      globalQuota: null,
+      shadowMode: false,
+    },
+    name,
+  );
+  const limit = rateLimitPerMin === 0 ? 'no rate limit' : `${rateLimitPerMin} calls a minute per key (${rateLimitPerMin === global ? 'the global limit' : 'its own limit'})`;
   const lines = [
     `**${name}**`,
     '',
-    `- ${price === 0 ? 'free' : `${price} credit${price === 1 ? '' : 's'} a call`}${rule.creditsPerKbInput ? `, plus ${rule.creditsPerKbInput} per started KiB of arguments` : ''}`,
+    `- ${price === 0 ? 'free' : `${price} credit${price === 1 ? '' : 's'} a call`}${creditsPerKbInput ? `, plus ${creditsPerKbInput} per started KiB of arguments` : ''}`,
     `- ${limit}`,
     tools ? `- ${tools.has(name) ? 'offered' : '**not offered**'} by the running gate` : '- no running gate for this config: its tools are not known',
   ];

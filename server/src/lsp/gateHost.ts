@@ -56,10 +56,15 @@ function resolveIn(baseDir: string, spec: ServerSpec): ServerSpec {
   return spec.kind === 'stdio' ? { ...spec, cwd: path.resolve(baseDir, spec.cwd ?? '.') } : spec;
 }
 
+/** The config file a gate takes its settings from, and reloads when it changes. */
+function configOf(source: GateSource): string | undefined {
+  return source.kind === 'config' ? source.file : source.config;
+}
+
 /** The settings of a gate started from the editor: relative paths are taken from `baseDir`, not the daemon's folder. */
 function settingsFor(params: StartServerParams, log: (line: string) => void): GateSettings {
   const { source } = params;
-  const configFile = source.kind === 'config' ? source.file : source.config;
+  const configFile = configOf(source);
   const flags = { ...(configFile === undefined ? {} : { config: configFile }), ...(source.kind === 'command' ? { server: source.commandLine } : {}) };
   const settings = resolveSettings(flags, {
     notes: log,
@@ -112,7 +117,8 @@ export class GateHost {
   readonly #log: (line: string) => void;
   readonly #publish: (snapshot: UsageSnapshot) => void;
   #hosted: Hosted | undefined;
-  #status: GateStatus = STOPPED;
+  /** What the panel says while no gate runs: stopped, starting, or why the last start failed. */
+  #idle: GateStatus = STOPPED;
   #pending: NodeJS.Timeout | undefined;
   #lastPublished = '';
   #switching: Promise<unknown> = Promise.resolve();
@@ -133,8 +139,8 @@ export class GateHost {
   stop(): Promise<GateStatus> {
     return this.#oneAtATime(async () => {
       await this.#stopGate();
-      this.#setStatus(STOPPED);
-      return this.#status;
+      this.#setIdle(STOPPED);
+      return STOPPED;
     });
   }
 
@@ -158,7 +164,7 @@ export class GateHost {
       return this.#failed(error, undefined);
     }
     const label = labelOf(params.source, settings);
-    this.#setStatus({ ...STOPPED, state: 'starting', label, stateFile: settings.stateFile });
+    this.#setIdle({ ...STOPPED, state: 'starting', label, stateFile: settings.stateFile });
     const devKey = params.devKey ?? generateApiKey();
     settings.importKeys[devKey] ??= { name: DEV_KEY_NAME, credits: DEV_KEY_CREDITS };
     const adminKey = settings.adminKey ?? params.adminKey;
@@ -168,7 +174,7 @@ export class GateHost {
     } catch (error) {
       return this.#failed(error, label);
     }
-    const configFile = params.source.kind === 'config' ? params.source.file : params.source.config;
+    const configFile = configOf(params.source);
     const hosted: Hosted = {
       gate,
       label,
@@ -192,8 +198,8 @@ export class GateHost {
     }
     hosted.samples.push({ at: Date.now(), calls: this.#paidCalls(hosted) });
     this.#log(`gate running at ${gate.url} in front of ${gate.settings().servers.map(describeServer).join('; ')}`);
-    this.#setStatus(this.#runningStatus(hosted));
-    return { status: this.#status, devKey };
+    this.#publishIfChanged();
+    return { status: this.#runningStatus(hosted), devKey };
   }
 
   /** Stops the gate and the timers: the daemon is going away. */
@@ -205,7 +211,7 @@ export class GateHost {
 
   snapshot(): UsageSnapshot {
     const hosted = this.#hosted;
-    if (!hosted) return idleSnapshot(this.#status);
+    if (!hosted) return idleSnapshot(this.#idle);
     const { engine } = hosted.gate;
     const now = Date.now();
     const statuses = [...engine.upstream.statuses()];
@@ -219,7 +225,7 @@ export class GateHost {
       .slice(0, NAMESPACES_SHOWN)
       .map(({ namespace, keyCount }) => ({ namespace, keyCount, keys: engine.ledger.liveKeys({ namespace, limit: KEYS_PER_NAMESPACE }) }));
     return usageSnapshot({
-      gate: this.#status,
+      gate: this.#runningStatus(hosted),
       callsPerMinute: this.#callsPerMinute(hosted, now),
       servers,
       tools: hosted.tools,
@@ -299,7 +305,7 @@ export class GateHost {
     } catch (error) {
       this.#log(`cannot list the tools: ${(error as Error).message}`);
     }
-    if (this.#hosted === hosted) this.#setStatus(this.#runningStatus(hosted));
+    if (this.#hosted === hosted) this.#publishIfChanged();
   }
 
   #runningStatus(hosted: Hosted): GateStatus {
@@ -319,7 +325,7 @@ export class GateHost {
 
   #failed(error: unknown, label: string | undefined): never {
     const message = error instanceof Error ? error.message : String(error);
-    this.#setStatus({ ...STOPPED, state: 'failed', label, error: message });
+    this.#setIdle({ ...STOPPED, state: 'failed', label, error: message });
     throw new GateRequestError(message);
   }
 
@@ -347,8 +353,8 @@ export class GateHost {
     return calls - samples[0]!.calls;
   }
 
-  #setStatus(status: GateStatus): void {
-    this.#status = status;
+  #setIdle(status: GateStatus): void {
+    this.#idle = status;
     this.#publishIfChanged();
   }
 
@@ -365,7 +371,6 @@ export class GateHost {
   }
 
   #publishIfChanged(): void {
-    if (this.#hosted) this.#status = this.#runningStatus(this.#hosted);
     const snapshot = this.snapshot();
     const text = JSON.stringify(snapshot);
     if (text === this.#lastPublished) return;

@@ -26,7 +26,7 @@ export function describeServer(spec: ServerSpec): string {
   return spec.prefix === undefined ? what : `${spec.prefix}: ${what}`;
 }
 
-async function connectOne(spec: ServerSpec, options: ConnectOptions): Promise<{ upstream: Upstream; remote?: RemoteUpstream }> {
+async function connectOne(spec: ServerSpec, options: ConnectOptions): Promise<Upstream> {
   const label = spec.prefix ?? (spec.kind === 'stdio' ? spec.command : new URL(spec.url).host);
   if (spec.kind === 'remote') {
     const remote = new RemoteUpstream({ label, url: new URL(spec.url), headers: spec.headers, clientInfo: options.clientInfo }, options.sessions, options.remoteIdleMs);
@@ -35,7 +35,7 @@ async function connectOne(spec: ServerSpec, options: ConnectOptions): Promise<{ 
     } catch (error) {
       throw new Error(`cannot reach the MCP server at ${spec.url}: ${(error as Error).message}`);
     }
-    return { upstream: remote, remote };
+    return remote;
   }
   const backend = new StdioBackend({
     label,
@@ -52,13 +52,12 @@ async function connectOne(spec: ServerSpec, options: ConnectOptions): Promise<{ 
     await backend.close();
     throw error;
   }
-  return { upstream: new Relay(backend, options.sessions) };
+  return new Relay(backend, options.sessions);
 }
 
 interface Member {
   spec: ServerSpec;
   upstream: Upstream;
-  remote: RemoteUpstream | undefined;
 }
 
 function specKey(spec: ServerSpec): string {
@@ -70,13 +69,10 @@ async function startAll(specs: readonly ServerSpec[], options: ConnectOptions): 
   const started = await Promise.allSettled(specs.map((spec) => connectOne(spec, options)));
   const failed = started.find((result) => result.status === 'rejected');
   if (failed) {
-    await Promise.all(started.map((result) => (result.status === 'fulfilled' ? result.value.upstream.close() : undefined)));
+    await Promise.all(started.map((result) => (result.status === 'fulfilled' ? result.value.close() : undefined)));
     throw failed.reason;
   }
-  return started.map((result, index) => {
-    const { upstream, remote } = (result as PromiseFulfilledResult<{ upstream: Upstream; remote?: RemoteUpstream }>).value;
-    return { spec: specs[index]!, upstream, remote };
-  });
+  return started.map((result, index) => ({ spec: specs[index]!, upstream: (result as PromiseFulfilledResult<Upstream>).value }));
 }
 
 /**
@@ -127,7 +123,7 @@ export class ServerSet {
 
   /** Closes what has been idle too long. */
   sweep(now: number): void {
-    for (const member of this.#members.values()) member.remote?.sweep(now);
+    for (const { upstream } of this.#members.values()) if (upstream instanceof RemoteUpstream) upstream.sweep(now);
   }
 
   async close(): Promise<void> {

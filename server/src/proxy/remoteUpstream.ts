@@ -5,7 +5,6 @@ import { RemoteBackend, type RemoteBackendOptions } from './remote.ts';
 import type { AnswerOutcome, ClientAnswer, ClientChannel, SessionDirectory, Upstream } from './upstream.ts';
 
 interface Scope {
-  backend: RemoteBackend;
   relay: Relay;
   started: Promise<void>;
   lastUsed: number;
@@ -100,7 +99,7 @@ export class RemoteUpstream implements Upstream {
       backend.onStatusChange = (status) => {
         if (status.state !== 'stopped') this.#status = status;
       };
-      scope = { backend, relay: new Relay(backend, this.#sessions), started: backend.start(), lastUsed: Date.now() };
+      scope = { relay: new Relay(backend, this.#sessions), started: backend.start(), lastUsed: 0 };
       scope.started.catch(() => this.#scopes.delete(name));
       this.#scopes.set(name, scope);
     }
@@ -112,6 +111,6 @@ export class RemoteUpstream implements Upstream {
     const scope = this.#scopes.get(name);
     if (!scope) return Promise.resolve();
     this.#scopes.delete(name);
-    return scope.backend.close();
+    return scope.relay.close();
   }
 }

@@ -203,6 +203,8 @@ export class SqliteStore implements Store {
   readonly #writeBalance: StatementSync;
   readonly #insertEvent: StatementSync;
   readonly #upsertToolStats: StatementSync;
+  readonly #getMeta: StatementSync;
+  readonly #setMeta: StatementSync;
   readonly #begin: StatementSync;
   readonly #commit: StatementSync;
   readonly #rollback: StatementSync;
@@ -235,6 +237,8 @@ export class SqliteStore implements Store {
       `INSERT INTO tool_stats (tool, calls, credits, denied) VALUES (?, ?, ?, ?)
        ON CONFLICT (tool) DO UPDATE SET calls = excluded.calls, credits = excluded.credits, denied = excluded.denied`,
     );
+    this.#getMeta = this.#db.prepare('SELECT value FROM meta WHERE name = ?');
+    this.#setMeta = this.#db.prepare('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value');
   }
 
   #migrate(): void {
@@ -411,12 +415,12 @@ export class SqliteStore implements Store {
   }
 
   getMeta(name: string): string | undefined {
-    const row = this.#db.prepare('SELECT value FROM meta WHERE name = ?').get(name) as Row | undefined;
+    const row = this.#getMeta.get(name) as Row | undefined;
     return row === undefined ? undefined : String(row.value);
   }
 
   setMeta(name: string, value: string): void {
-    this.#db.prepare('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value').run(name, value);
+    this.#setMeta.run(name, value);
   }
 
   nextEventId(): number {
