@@ -29,11 +29,14 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-/** Parses a JSON body; a body that is not JSON is a 400 that says where it broke. */
+/** A body that is not JSON: a 400 that says where it broke (on /mcp, a JSON-RPC parse error). */
+export class JsonParseError extends HttpError {}
+
+/** Parses a JSON body. */
 export function parseJson(body: Buffer): unknown {
   try {
     return JSON.parse(body.toString('utf8'));
   } catch (error) {
-    throw new HttpError(400, `the request body is not valid JSON: ${(error as Error).message}`);
+    throw new JsonParseError(400, `the request body is not valid JSON: ${(error as Error).message}`);
   }
 }

@@ -12,7 +12,7 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from '../proxy/jsonrpc.ts';
-import { parseJson, readBody } from './body.ts';
+import { JsonParseError, parseJson, readBody } from './body.ts';
 import { clientIp } from './clientIp.ts';
 import { classify } from './jsonRpcMessage.ts';
 import { acceptsOf, PostChannel, type Accepts } from './postChannel.ts';
@@ -71,7 +71,7 @@ export class McpEndpoint {
       }
     } catch (error) {
       if (!(error instanceof HttpError)) throw error;
-      const code = error.status === 400 && error.message.includes('not valid JSON') ? ErrorCode.ParseError : ErrorCode.InvalidRequest;
+      const code = error instanceof JsonParseError ? ErrorCode.ParseError : ErrorCode.InvalidRequest;
       if (!res.headersSent) sendJson(res, error.status, errorResponse(null, code, error.message), error.headers);
     }
   }
