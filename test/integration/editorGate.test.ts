@@ -120,6 +120,19 @@ test('a batch runs through the gate: each item with its result and credits, or n
   assert.equal(tools.find((tool) => tool.name === 'echo')?.inputSchema?.type, 'object');
 });
 
+test('keys imported through the admin API show in the panel at once', async () => {
+  const { gate } = await daemon.connection.sendRequest(Status);
+  const since = daemon.snapshots.length;
+  const response = await fetch(gate.url!.replace(/\/mcp$/, '/keys/import'), {
+    method: 'POST',
+    headers: { 'x-admin-key': ADMIN_KEY, 'content-type': 'application/x-ndjson' },
+    body: `${JSON.stringify({ key: `pg_${'cd'.repeat(24)}`, name: 'imported', credits: 40 })}\n`,
+  });
+  assert.deepEqual(((await response.json()) as { imported: number }).imported, 1);
+  const shown = await daemon.usage((s) => keyNamed(s, 'imported') !== undefined, since);
+  assert.equal(keyNamed(shown, 'imported')!.credits, 40);
+});
+
 test('a changed config applies to the daemon\'s gate, and a broken one is refused with its reason', async () => {
   const config = JSON.parse(fs.readFileSync(configFile, 'utf8')) as { toolPricing: Record<string, { creditsPerCall: number }> };
   config.toolPricing.echo = { creditsPerCall: 7 };

@@ -153,14 +153,6 @@ export interface ImportOutcome {
 
 /** Adds the keys that are not stored yet, all in one transaction. Existing keys are never changed. */
 export function importKeys(ledger: Ledger, keys: readonly ImportedKey[]): ImportOutcome {
-  ledger.flush();
-  return ledger.store.transaction(() => {
-    let imported = 0;
-    for (const { record } of keys) {
-      if (ledger.findByHash(record.keyHash)) continue;
-      ledger.store.insertKey(record);
-      imported++;
-    }
-    return { imported, skipped: keys.length - imported };
-  });
+  const imported = ledger.insertMissing(keys.map((key) => key.record));
+  return { imported, skipped: keys.length - imported };
 }

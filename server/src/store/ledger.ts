@@ -163,6 +163,25 @@ export class Ledger {
   }
 
   /**
+   * Stores, in one transaction, the keys whose hash is not stored yet; stored keys are left exactly
+   * as they are, and none is cached (bulk imports must not fill memory). Returns how many were added.
+   */
+  insertMissing(records: readonly Omit<KeyRecord, 'id'>[]): number {
+    this.flush();
+    const inserted = this.store.transaction(() => {
+      let count = 0;
+      for (const record of records) {
+        if (this.store.findKeyByHash(record.keyHash)) continue;
+        this.store.insertKey(record);
+        count++;
+      }
+      return count;
+    });
+    if (inserted > 0) this.#changed();
+    return inserted;
+  }
+
+  /**
    * Keys as they stand now, calls in flight included, without waiting for pending writes: the
    * stored rows, with the live record of every key that calls have touched.
    */
