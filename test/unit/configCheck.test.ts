@@ -63,6 +63,14 @@ test('servers: a duplicate prefix and a prefix with a colon are errors', () => {
   assert.deepEqual(summary(text), [`duplicate-prefix error ${at(text, '"gh"', 2)}`, `prefix-colon error ${at(text, '"a:b"')}`]);
 });
 
+test('servers: a config names its servers one way, and each server has only the fields of its kind', () => {
+  const both = '{ "serverCommand": "node", "remoteUrl": "https://x.example/mcp" }';
+  assert.deepEqual(summary(both), [`server-conflict error ${at(both, '"remoteUrl"')}`]);
+  const mixed = '{ "servers": [ { "prefix": "a", "remoteUrl": "https://x.example/mcp", "cwd": "/tmp" }, { "prefix": "b", "serverCommand": "node", "headers": { "x": "y" } } ] }';
+  assert.deepEqual(summary(mixed), [`server-field error ${at(mixed, '"cwd"')}`, `server-field error ${at(mixed, '"headers"')}`]);
+  assert.match(checkConfig(mixed).diagnostics[0]!.message, /servers\[0\] is remote \(remoteUrl\): serverArgs, env and cwd apply only to serverCommand; remove "cwd"/);
+});
+
 test('limit-below-price: a credit quota or spending limit below the cheapest price locks every call out', () => {
   const text = '{ "defaultCreditsPerCall": 5, "toolPricing": { "cheap": { "creditsPerCall": 3 }, "free": { "creditsPerCall": 0 } }, "globalQuota": { "dailyCreditLimit": 2 } }';
   assert.deepEqual(summary(text).filter((line) => !line.startsWith('zero-meaning')), [`limit-below-price error ${at(text, '2 }')}`]);

@@ -124,20 +124,15 @@ function serversOf(flags: WrapFlags, file: ConfigFile): ServerSpec[] {
   }
   const given = [file.serverCommand !== undefined, file.remoteUrl !== undefined, file.servers !== undefined].filter(Boolean).length;
   if (given === 0) throw new UsageError('give the MCP server to gate: --server "<command>", --remote-url <url>, or serverCommand, remoteUrl or servers in --config');
-  if (given > 1) throw new UsageError('the config gives more than one of serverCommand, remoteUrl and servers: keep one');
   if (file.serverCommand !== undefined) {
     return [{ kind: 'stdio', prefix: undefined, command: file.serverCommand, args: file.serverArgs ?? [], env: {}, cwd: undefined }];
   }
   if (file.remoteUrl !== undefined) return [{ kind: 'remote', prefix: undefined, url: remoteUrl('remoteUrl', file.remoteUrl), headers: file.remoteHeaders ?? {} }];
-  const seen = new Set<string>();
+  // The config's checks (config/rules.ts) have made sure each entry is one kind of server with its own prefix.
   return file.servers!.map((entry, index) => {
-    if (seen.has(entry.prefix)) throw new UsageError(`servers[${index}]: the prefix "${entry.prefix}" is already used by another server`);
-    seen.add(entry.prefix);
     if (entry.remoteUrl !== undefined) {
-      if (entry.serverArgs ?? entry.env ?? entry.cwd) throw new UsageError(`servers[${index}] is remote: serverArgs, env and cwd apply only to serverCommand`);
       return { kind: 'remote', prefix: entry.prefix, url: remoteUrl(`servers[${index}].remoteUrl`, entry.remoteUrl), headers: entry.headers ?? {} };
     }
-    if (entry.headers) throw new UsageError(`servers[${index}] runs a command: headers apply only to remoteUrl`);
     return { kind: 'stdio', prefix: entry.prefix, command: entry.serverCommand!, args: entry.serverArgs ?? [], env: entry.env ?? {}, cwd: entry.cwd };
   });
 }

@@ -66,6 +66,22 @@ function serverPrefixes({ config, report }: Context): void {
   });
 }
 
+/** Each server is one thing: a command or a URL, with the fields of that kind only. */
+function serverShapes({ config, report }: Context): void {
+  const given = (['serverCommand', 'remoteUrl', 'servers'] as const).filter((field) => config[field] !== undefined);
+  for (const field of given.slice(1)) {
+    report({ code: 'server-conflict', severity: 'error', message: `"${field}" is given with "${given[0]}": a config names its servers one way, by serverCommand, remoteUrl or servers; keep one`, place: atKey([field]) });
+  }
+  (config.servers ?? []).forEach((server, index) => {
+    const misplaced = server.remoteUrl !== undefined ? (['serverArgs', 'env', 'cwd'] as const) : (['headers'] as const);
+    for (const field of misplaced) {
+      if (server[field] === undefined) continue;
+      const why = server.remoteUrl !== undefined ? 'is remote (remoteUrl): serverArgs, env and cwd apply only to serverCommand' : 'runs a command: headers apply only to remoteUrl';
+      report({ code: 'server-field', severity: 'error', message: `servers[${index}] ${why}; remove "${field}"`, place: atKey(['servers', index, field]) });
+    }
+  });
+}
+
 /** The least a call can cost (over priced tools and the default price), ignoring free tools. */
 function cheapestPrice(config: ConfigFile, pricing: [string, ToolPolicy][]): number | undefined {
   const fallback = config.defaultCreditsPerCall ?? DEFAULTS.defaultCreditsPerCall;
@@ -174,7 +190,7 @@ function notYetSupported({ config, report }: Context): void {
   }
 }
 
-const RULES = [unknownTools, serverPrefixes, limitsBelowPrice, toolLimitsAboveGlobal, aclOverlaps, webhookScheme, environment, zeroMeanings, notYetSupported];
+const RULES = [unknownTools, serverShapes, serverPrefixes, limitsBelowPrice, toolLimitsAboveGlobal, aclOverlaps, webhookScheme, environment, zeroMeanings, notYetSupported];
 
 /** The rules a schema cannot express, on a config that passed the schema. */
 export function semanticFindings(config: ConfigFile, facts: ConfigFacts): Finding[] {
