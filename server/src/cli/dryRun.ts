@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { checkConfig } from '../config/check.ts';
-import { closest, formatDiagnostic } from '../config/diagnostic.ts';
+import { formatDiagnostic } from '../config/diagnostic.ts';
+import { unknownTool } from '../config/rules.ts';
 import type { GateSettings } from '../config/types.ts';
 import { toolPricing } from '../gate/pricing.ts';
 import { ServerSet } from '../proxy/connect.ts';
@@ -49,8 +50,7 @@ export async function runDryRun(settings: GateSettings, configFile: string | und
     }
     for (const name of Object.keys(settings.toolPricing)) {
       if (offered.has(name) || configPriced.has(name)) continue;
-      const suggestion = closest(name, offered);
-      process.stdout.write(`--tool-price: warning unknown-tool no server offers a tool "${name}"${suggestion ? `: did you mean "${suggestion}"?` : ''}\n`);
+      process.stdout.write(`--tool-price: warning unknown-tool ${unknownTool(name, offered).message}\n`);
     }
     return errors > 0 ? 1 : 0;
   } finally {

@@ -1,8 +1,7 @@
 import path from 'node:path';
-import { checkConfig } from '../config/check.ts';
+import { checkConfig, checkDocument } from '../config/check.ts';
 import { formatDiagnostic } from '../config/diagnostic.ts';
-import { environmentFacts } from '../config/facts.ts';
-import { runningGateTools } from '../config/runningGate.ts';
+import { configFacts } from '../config/facts.ts';
 import { parseFlags, readInputFile, UsageError } from './args.ts';
 
 /**
@@ -19,12 +18,8 @@ export async function runValidate(argv: string[]): Promise<number> {
   const file = values.config;
   const text = readInputFile(file);
   const first = checkConfig(text);
-  const facts = first.config ? await environmentFacts(first.config, process.cwd()) : {};
-  if (first.config) {
-    const tools = await runningGateTools(first.config);
-    if (tools) facts.tools = tools;
-  }
-  const { diagnostics } = first.config ? checkConfig(text, facts) : first;
+  // Only a config that passed the schema has an environment and a gate worth asking about.
+  const { diagnostics } = first.config ? checkDocument(first.document, await configFacts(first.config, process.cwd())) : first;
   if (values.json) {
     const rows = diagnostics.map((d) => ({
       file: path.resolve(file),

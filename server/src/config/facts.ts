@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { ConfigFacts } from './rules.ts';
+import { runningGateTools } from './runningGate.ts';
 import { DEFAULTS, type ConfigFile } from './types.ts';
 
 /** Whether the port can be listened on now: 'free', 'in-use' or 'privileged' (or 'other' for anything else). */
@@ -34,7 +35,7 @@ function stateDirProblem(stateFile: string, baseDir: string): string | undefined
 }
 
 /** What the config's environment says: is its port free, can its state file be written. */
-export async function environmentFacts(config: ConfigFile, baseDir: string): Promise<ConfigFacts> {
+async function environmentFacts(config: ConfigFile, baseDir: string): Promise<ConfigFacts> {
   const facts: ConfigFacts = {};
   const problem = stateDirProblem(config.stateFile ?? DEFAULTS.stateFile, baseDir);
   if (problem) facts.stateDirProblem = problem;
@@ -45,4 +46,13 @@ export async function environmentFacts(config: ConfigFile, baseDir: string): Pro
     if (verdict === 'privileged') facts.portPrivileged = true;
   }
   return facts;
+}
+
+/**
+ * All that checking a config may know beyond its text: its environment, and the tools of a gate
+ * running with it (whose port is then taken by that gate, which is no problem).
+ */
+export async function configFacts(config: ConfigFile, baseDir: string): Promise<ConfigFacts> {
+  const [environment, tools] = await Promise.all([environmentFacts(config, baseDir), runningGateTools(config)]);
+  return tools ? { ...environment, tools, portInUse: false } : environment;
 }

@@ -30,17 +30,23 @@ const atValue = (path: JsonPath) => ({ path, part: 'value' as const });
 /** Fields PayGate reads but does not act on yet: leaving them silent would let users believe they work. */
 const NOT_YET = ['webhookUrl', 'webhookSecret', 'webhookMaxRetries', 'alertRules', 'teams', 'oauth', 'redisUrl', 'stripeWebhookSecret'] as const;
 
+/** What to say of a tool name no server offers, and the offered name it was probably meant to be. */
+export function unknownTool(name: string, offered: ReadonlySet<string>): { message: string; suggestion: string | undefined } {
+  const suggestion = closest(name, offered);
+  return { message: `no server offers a tool "${name}"${suggestion ? `: did you mean "${suggestion}"?` : ''} (a price or rule for a name nobody calls never applies)`, suggestion };
+}
+
 function unknownTools({ config, facts, pricing, report }: Context): void {
   const offered = facts.tools;
   if (!offered) return;
   const check = (name: string, path: JsonPath, isKey: boolean) => {
     if (offered.has(name)) return;
-    const suggestion = closest(name, offered);
+    const { message, suggestion } = unknownTool(name, offered);
     const place = isKey ? atKey(path) : atValue(path);
     report({
       code: 'unknown-tool',
       severity: 'warning',
-      message: `no server offers a tool "${name}"${suggestion ? `: did you mean "${suggestion}"?` : ''} (a price or rule for a name nobody calls never applies)`,
+      message,
       place,
       ...(suggestion ? { fix: { title: `Change to "${suggestion}"`, kind: isKey ? 'rename' : 'replace', place, newText: suggestion } } : {}),
     });

@@ -1,6 +1,5 @@
-import { environmentFacts } from '../config/facts.ts';
+import { configFacts } from '../config/facts.ts';
 import type { ConfigFacts } from '../config/rules.ts';
-import { runningGateTools } from '../config/runningGate.ts';
 import type { ConfigFile } from '../config/types.ts';
 
 const FRESH_MS = 5_000;
@@ -43,9 +42,7 @@ export class FactsCache {
 
   async #refresh(key: string, entry: Entry, config: ConfigFile, baseDir: string): Promise<void> {
     try {
-      const [environment, tools] = await Promise.all([environmentFacts(config, baseDir), runningGateTools(config)]);
-      // A port taken by this config's own running gate is not a problem.
-      entry.facts = tools ? { ...environment, tools, portInUse: false } : environment;
+      entry.facts = await configFacts(config, baseDir);
     } finally {
       entry.fetchedAt = Date.now();
       entry.refreshing = false;
