@@ -125,13 +125,20 @@ export function startDaemon(connection: Connection): void {
   connection.onCodeAction(({ textDocument, context }) =>
     guard('code actions', [], () => {
       const document = documents.get(textDocument.uri);
-      if (!document) return [];
-      const config = new ConfigDocument(document.getText());
-      return context.diagnostics.flatMap((diagnostic): CodeAction[] => {
+      const fixable = context.diagnostics.flatMap((diagnostic) => {
         const fix = (diagnostic.data as { fix?: Fix } | undefined)?.fix;
-        if (!fix) return [];
-        return [{ title: fix.title, kind: CodeActionKind.QuickFix, diagnostics: [diagnostic], isPreferred: true, edit: { changes: { [textDocument.uri]: fixEdits(config, fix) } } }];
+        return fix ? [{ diagnostic, fix }] : [];
       });
+      // Asked at every move of the cursor: parse the text only when there is something to fix.
+      if (!document || fixable.length === 0) return [];
+      const config = new ConfigDocument(document.getText());
+      return fixable.map(({ diagnostic, fix }): CodeAction => ({
+        title: fix.title,
+        kind: CodeActionKind.QuickFix,
+        diagnostics: [diagnostic],
+        isPreferred: true,
+        edit: { changes: { [textDocument.uri]: fixEdits(config, fix) } },
+      }));
     }),
   );
 

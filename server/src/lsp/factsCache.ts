@@ -10,6 +10,11 @@ interface Entry {
   refreshing: boolean;
 }
 
+function sameFacts(a: ConfigFacts, b: ConfigFacts): boolean {
+  const tools = (facts: ConfigFacts) => (facts.tools ? [...facts.tools].sort() : null);
+  return JSON.stringify({ ...a, tools: tools(a) }) === JSON.stringify({ ...b, tools: tools(b) });
+}
+
 /**
  * What the daemon knows about each config's surroundings (its gate's tools, its port, its state
  * folder). Checks use what is known at once; what is stale is fetched in the background and the
@@ -41,12 +46,14 @@ export class FactsCache {
   }
 
   async #refresh(key: string, entry: Entry, config: ConfigFile, baseDir: string): Promise<void> {
+    const before = entry.facts;
     try {
       entry.facts = await configFacts(config, baseDir);
     } finally {
       entry.fetchedAt = Date.now();
       entry.refreshing = false;
     }
-    this.#onRefreshed(key);
+    // Refreshed every few seconds while typing: the configs are checked again only when something changed.
+    if (!sameFacts(before, entry.facts)) this.#onRefreshed(key);
   }
 }
