@@ -166,10 +166,9 @@ export class PolicyEngine {
   rateLimitStatus(record: KeyRecord, now: number): RateLimitStatus | null {
     const limit = this.#policy.globalRateLimitPerMin;
     if (limit <= 0) return null;
-    const stored = this.#tats.get(globalBucket(record));
-    const tat = stored === undefined || stored < now ? now : stored;
-    const interval = MINUTE_MS / limit;
-    return { limit, remaining: Math.floor((MINUTE_MS - (tat - now)) / interval), resetSeconds: Math.ceil((tat - now) / 1000) };
+    // A call of no cost: what the bucket holds now, without taking from it.
+    const { remaining, resetMs } = gcra(this.#tats.get(globalBucket(record)), now, limit, MINUTE_MS, 0);
+    return { limit, remaining, resetSeconds: Math.ceil(resetMs / 1000) };
   }
 
   /** Forgets buckets that have fully drained, so idle keys cost no memory. */
