@@ -1,6 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Credentials } from '../engine/engine.ts';
 import { gcra } from '../gate/gcra.ts';
+import { clientIp } from './clientIp.ts';
 
 /** The API key from `X-API-Key`, or from `Authorization: Bearer <key>`. */
 export function apiKeyOf(headers: IncomingHttpHeaders): string | undefined {
@@ -12,6 +14,11 @@ export function apiKeyOf(headers: IncomingHttpHeaders): string | undefined {
     if (match) return match[1];
   }
   return undefined;
+}
+
+/** Who is calling: the key presented and the client's address (forwarded-for only from trusted proxies). */
+export function credentialsOf(req: IncomingMessage, trustedProxies: number): Credentials {
+  return { apiKey: apiKeyOf(req.headers), clientIp: clientIp(req, trustedProxies) };
 }
 
 function digest(value: string): Buffer {

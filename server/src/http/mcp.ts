@@ -13,10 +13,9 @@ import {
   type JsonRpcResponse,
 } from '../proxy/jsonrpc.ts';
 import { JsonParseError, parseJson, readBody } from './body.ts';
-import { clientIp } from './clientIp.ts';
 import { classify } from './jsonRpcMessage.ts';
 import { acceptsOf, PostChannel, type Accepts } from './postChannel.ts';
-import { apiKeyOf } from './credentials.ts';
+import { credentialsOf } from './credentials.ts';
 import { hostProblem, type HostPolicy } from './hostCheck.ts';
 import { HttpError, sendJson } from './respond.ts';
 import type { Session, SessionTable } from './sessions.ts';
@@ -102,7 +101,7 @@ export class McpEndpoint {
     const message = classify(parseJson(await readBody(req, this.#options.maxBodyBytes)));
     if (typeof message === 'string') throw new HttpError(400, message);
     const session = this.#session(req);
-    const credentials = { apiKey: apiKeyOf(req.headers), clientIp: clientIp(req, this.#options.trustedProxies) };
+    const credentials = credentialsOf(req, this.#options.trustedProxies);
     if ('method' in message && 'id' in message && message.id !== undefined) {
       await this.#request(message as JsonRpcRequest, session, this.#engine.caller(credentials), accepts, res);
       return;

@@ -1,8 +1,7 @@
 import type { Engine } from '../../engine/engine.ts';
 import type { BackendStatus } from '../../proxy/backend.ts';
 import { hashApiKey } from '../../keys/apiKey.ts';
-import { apiKeyOf } from '../credentials.ts';
-import { clientIp } from '../clientIp.ts';
+import { credentialsOf } from '../credentials.ts';
 import { HttpError } from '../respond.ts';
 import { intParam, namespaceParam, sinceParam } from './params.ts';
 import { publicEvent, publicKey, usageCsv } from './present.ts';
@@ -60,8 +59,7 @@ export function reportRoutes(engine: Engine, info: GateInfo): Route[] {
       path: '/balance',
       access: 'public',
       handle({ req, now }) {
-        const apiKey = apiKeyOf(req.headers);
-        const caller = engine.caller({ apiKey, clientIp: clientIp(req, info.trustedProxies) });
+        const caller = engine.caller(credentialsOf(req, info.trustedProxies));
         const denial = engine.policyEngine.checkKey(caller, now);
         if (denial) {
           const unknown = denial.reason === 'missing_api_key' || denial.reason === 'invalid_api_key';
