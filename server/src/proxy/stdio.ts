@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
-import { ReadBuffer, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
 import spawn from 'cross-spawn';
+import { LineReader } from './lineReader.ts';
 import { PendingRequests } from './pending.ts';
 import {
   BackendFailure,
@@ -12,9 +12,7 @@ import {
   type ServerIdentity,
   type ServerMessage,
 } from './backend.ts';
-import type { JsonObject, JsonRpcErrorBody, JsonRpcId, JsonRpcMessage } from './jsonrpc.ts';
-
-type SdkMessage = Parameters<typeof serializeMessage>[0];
+import { isObject, type JsonObject, type JsonRpcErrorBody, type JsonRpcId, type JsonRpcMessage, type JsonRpcResponse } from './jsonrpc.ts';
 
 export interface StdioBackendOptions {
   label: string;
@@ -34,14 +32,16 @@ export interface StdioBackendOptions {
 
 const STABLE_AFTER_MS = 30_000;
 const STDERR_TAIL_BYTES = 2048;
+/** The longest message a server may send (tool results can carry images); a longer one is dropped. */
+const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
   return signal ? `was killed by ${signal}` : `exited with code ${code ?? 'unknown'}`;
 }
 
 /**
- * An MCP server run as a child process, spoken to over stdin/stdout with the MCP SDK's framing (whole
- * lines decoded as UTF-8, so a character split across chunks arrives intact). It gets its own process
+ * An MCP server run as a child process, spoken to over stdin/stdout in MCP's stdio framing (one
+ * JSON-RPC message per line, decoded whole, so a character split across chunks arrives intact). It gets its own process
  * group, so stopping it stops whatever it started. When it dies it is restarted with backoff; calls in
  * flight then fail with a `BackendFailure`.
  */
@@ -125,7 +125,7 @@ export class StdioBackend implements Backend {
       stdin.cork();
       process.nextTick(() => stdin.uncork());
     }
-    stdin.write(serializeMessage(message as SdkMessage));
+    stdin.write(`${JSON.stringify(message)}\n`);
   }
 
   #setStatus(status: Omit<BackendStatus, 'restarts'>): void {
@@ -144,8 +144,10 @@ export class StdioBackend implements Backend {
     });
     this.#child = child;
     this.#startedAt = Date.now();
-    const buffer = new ReadBuffer();
-    child.stdout?.on('data', (chunk: Buffer) => this.#receive(buffer, chunk));
+    const lines = new LineReader(MAX_MESSAGE_BYTES);
+    const onLine = (line: string) => this.#receive(line);
+    const onOversized = () => this.#options.stderr?.write(`paygate: the MCP server "${this.label}" sent a message over ${MAX_MESSAGE_BYTES} bytes; it was dropped\n`);
+    child.stdout?.on('data', (chunk: Buffer) => lines.push(chunk, onLine, onOversized));
     child.stderr?.on('data', (chunk: Buffer) => {
       this.#options.stderr?.write(chunk);
       this.#stderrTail = (this.#stderrTail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
@@ -195,28 +197,19 @@ export class StdioBackend implements Backend {
     return { upstreamId, response };
   }
 
-  #receive(buffer: ReadBuffer, chunk: Buffer): void {
+  /** One line from the server: a JSON-RPC message, or output that is not one (ignored, as MCP's own clients do). */
+  #receive(line: string): void {
+    let message: unknown;
     try {
-      buffer.append(chunk);
+      message = JSON.parse(line);
     } catch {
-      buffer.clear();
       return;
     }
-    for (;;) {
-      let message: JsonRpcMessage | null;
-      try {
-        message = buffer.readMessage() as JsonRpcMessage | null;
-      } catch {
-        continue;
-      }
-      if (message === null) return;
-      this.#dispatch(message);
+    if (!isObject(message) || message.jsonrpc !== '2.0') return;
+    if (typeof message.method === 'string') this.onServerMessage?.(message as unknown as ServerMessage);
+    else if ((typeof message.id === 'string' || typeof message.id === 'number') && (isObject(message.result) || isObject(message.error))) {
+      this.#pending.settle(message as unknown as JsonRpcResponse);
     }
-  }
-
-  #dispatch(message: JsonRpcMessage): void {
-    if ('method' in message) this.onServerMessage?.(message);
-    else if ('id' in message && message.id !== null) this.#pending.settle(message);
   }
 
   #lastStderrLine(): string {
