@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { BackendFailure } from '../../server/src/proxy/backend.ts';
 import { LineReader } from '../../server/src/proxy/lineReader.ts';
+import { PendingRequests } from '../../server/src/proxy/pending.ts';
 
 function read(chunks: Buffer[], maxLineBytes = 1024): { lines: string[]; oversized: number } {
   const reader = new LineReader(maxLineBytes);
@@ -46,4 +48,21 @@ test('a line over the limit is dropped once, in one chunk or many, and the next 
   assert.deepEqual(read([Buffer.from(`${long}\nok\n`)], 16), { lines: ['ok'], oversized: 1 });
   assert.deepEqual(read(cut(Buffer.from(`${long}\nok\n`), [5, 10, 20, 30, 41]), 16), { lines: ['ok'], oversized: 1 });
   assert.deepEqual(read([Buffer.from('x'.repeat(10)), Buffer.from(`${'y'.repeat(10)}\nok\n`)], 16), { lines: ['ok'], oversized: 1 });
+});
+
+test('a request without an answer fails at its own deadline, and one that is answered never does', async () => {
+  const pending = new PendingRequests();
+  const timedOut: string[] = [];
+  const slow = pending.wait(1, 200, 'slow timed out', () => timedOut.push('slow'));
+  const fast = pending.wait(2, 30, 'fast timed out', () => timedOut.push('fast'));
+  const answered = pending.wait(3, 30, 'answered timed out', () => timedOut.push('answered'));
+  assert.equal(pending.settle({ jsonrpc: '2.0', id: 3, result: {} }), true);
+  assert.deepEqual(await answered, { jsonrpc: '2.0', id: 3, result: {} });
+  const started = performance.now();
+  await assert.rejects(fast, (error: unknown) => error instanceof BackendFailure && error.kind === 'timeout' && error.message === 'fast timed out');
+  assert.deepEqual(timedOut, ['fast']);
+  await assert.rejects(slow, /slow timed out/);
+  assert.ok(performance.now() - started >= 150, 'the slow request kept its own, later deadline');
+  assert.deepEqual(timedOut, ['fast', 'slow']);
+  assert.equal(pending.settle({ jsonrpc: '2.0', id: 1, result: {} }), false, 'a late answer finds nothing waiting');
 });
