@@ -27,8 +27,13 @@ export class Journal {
   }
 
   append(entry: JournalEntry): void {
-    const line = Buffer.from(`${JSON.stringify(entry)}\n`);
-    let written = 0;
+    const line = `${JSON.stringify(entry)}\n`;
+    const written = fs.writeSync(this.#fd, line);
+    // A short write (a full disk) leaves the rest to write from a buffer.
+    if (written < Buffer.byteLength(line)) this.#writeRest(Buffer.from(line), written);
+  }
+
+  #writeRest(line: Buffer, written: number): void {
     while (written < line.length) written += fs.writeSync(this.#fd, line, written);
   }
 
