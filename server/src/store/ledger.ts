@@ -17,9 +17,21 @@ export interface Reservation {
   durable: Promise<void>;
 }
 
-interface Waiter {
+/** One event-loop turn's commit, as a promise everyone who changed something in that turn awaits. */
+interface Turn {
+  promise: Promise<void>;
   resolve: () => void;
   reject: (error: Error) => void;
+}
+
+function newTurn(): Turn {
+  let resolve!: () => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<void>((onResolve, onReject) => {
+    resolve = onResolve;
+    reject = onReject;
+  });
+  return { promise, resolve, reject };
 }
 
 /** Credits and calls admitted for a key but not settled yet. */
@@ -54,7 +66,8 @@ export class Ledger {
   #dirtyKeys = new Set<KeyRecord>();
   #dirtyTools = new Set<string>();
   #inserts: UsageEvent[] = [];
-  #waiters: Waiter[] = [];
+  /** What everyone who changed something this turn waits for: the turn's batch on disk. */
+  #turn: Turn | undefined;
   #scheduled = false;
   #nextEventId: number;
   #lastEventAt: number;
@@ -219,8 +232,8 @@ export class Ledger {
    */
   #commitTurn(withToolStats: boolean): void {
     this.#scheduled = false;
-    const waiters = this.#waiters;
-    this.#waiters = [];
+    const turn = this.#turn;
+    this.#turn = undefined;
     const writeToolStats = this.#dirtyTools.size > 0 && (withToolStats || Date.now() - this.#toolStatsWrittenAt >= TOOL_STATS_EVERY_MS);
     if (this.#dirtyKeys.size > 0 || this.#inserts.length > 0 || writeToolStats) {
       const batch: LedgerBatch = { balances: [...this.#dirtyKeys].map((record) => this.#balanceOf(record)), inserts: this.#inserts };
@@ -236,13 +249,12 @@ export class Ledger {
       try {
         this.#writer.write(batch);
       } catch (error) {
-        const failure = this.#fail(error);
-        for (const waiter of waiters) waiter.reject(failure);
+        turn?.reject(this.#fail(error));
         return;
       }
       this.#changed();
     }
-    for (const waiter of waiters) waiter.resolve();
+    turn?.resolve();
   }
 
   #sync(): void {
@@ -312,7 +324,8 @@ export class Ledger {
 
   #whenCommitted(): Promise<void> {
     this.#schedule();
-    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    this.#turn ??= newTurn();
+    return this.#turn.promise;
   }
 
   #schedule(): void {
