@@ -3,6 +3,7 @@ import type { PolicyEngine } from '../gate/policyEngine.ts';
 import { chargedInputBytes, toolPricing } from '../gate/pricing.ts';
 import type { CallRequest, Caller, Denial, DenyReason, KeyRecord, RateLimitStatus } from '../gate/types.ts';
 import { hashApiKey } from '../keys/apiKey.ts';
+import { memoize } from '../memo.ts';
 import { BackendFailure } from '../proxy/backend.ts';
 import { ErrorCode, isObject, type JsonObject, type JsonRpcErrorBody, type JsonRpcResponse } from '../proxy/jsonrpc.ts';
 import type { ClientChannel, Upstream } from '../proxy/upstream.ts';
@@ -96,6 +97,8 @@ export class Engine {
   /** Replaced when the config changes. */
   options: EngineOptions;
   readonly #now: () => number;
+  /** Clients present the same key on every call: its hash is worked out once. */
+  readonly #hashOf = memoize(hashApiKey, 1024);
 
   constructor(policyEngine: PolicyEngine, ledger: Ledger, upstream: Upstream, options: EngineOptions) {
     this.policyEngine = policyEngine;
@@ -107,7 +110,7 @@ export class Engine {
 
   /** The key record for a presented key, if it is stored (active or not). */
   lookup(apiKey: string | undefined): KeyRecord | undefined {
-    return apiKey === undefined ? undefined : this.ledger.findByHash(hashApiKey(apiKey));
+    return apiKey === undefined ? undefined : this.ledger.findByHash(this.#hashOf(apiKey));
   }
 
   caller(credentials: Credentials): Caller {

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { memoize } from '../memo.ts';
 
 const LOOPBACK_HOSTNAMES = new Set(['localhost', '127.0.0.1', '[::1]']);
 
@@ -14,10 +15,10 @@ export interface HostPolicy {
 }
 
 /** The host name of a `Host` header (`127.0.0.1:3402`, `[::1]:80`, `localhost`), or undefined if malformed. */
-function hostnameOf(authority: string): string | undefined {
+const hostnameOf = memoize((authority: string): string | undefined => {
   const match = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::\d{1,5})?$/.exec(authority);
   return match?.[1]?.toLowerCase();
-}
+});
 
 /**
  * Why a request must be refused because of its `Host` or `Origin` (a web page on another site, or a

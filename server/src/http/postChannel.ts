@@ -1,4 +1,5 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { memoize } from '../memo.ts';
 import type { Caller } from '../gate/types.ts';
 import type { JsonRpcId, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../proxy/jsonrpc.ts';
 import type { ClientChannel } from '../proxy/upstream.ts';
@@ -8,18 +9,24 @@ import { SseStream } from './sse.ts';
 
 /** The answer formats a client takes (its Accept header). */
 export interface Accepts {
-  json: boolean;
-  sse: boolean;
+  readonly json: boolean;
+  readonly sse: boolean;
 }
 
-export function acceptsOf(header: string | undefined): Accepts {
-  if (!header || header.trim() === '') return { json: true, sse: false };
+const JSON_ONLY: Accepts = { json: true, sse: false };
+
+const parseAccept = memoize((header: string): Accepts => {
+  if (header.trim() === '') return JSON_ONLY;
   const types = header.split(',').map((part) => part.split(';')[0]!.trim().toLowerCase());
   const any = types.includes('*/*');
   return {
     json: any || types.includes('application/json') || types.includes('application/*'),
     sse: types.includes('text/event-stream'),
   };
+});
+
+export function acceptsOf(header: string | undefined): Accepts {
+  return header === undefined ? JSON_ONLY : parseAccept(header);
 }
 
 let statelessOrigins = 0;
