@@ -188,14 +188,17 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
   let inflight = 0;
   const server = http.createServer((req, res) => {
     inflight++;
-    res.once('close', () => inflight--);
     const path = (req.url ?? '/').split('?', 1)[0];
     const handled = path === '/mcp' ? mcp.handle(req, res) : router.handle(req, res);
-    handled.catch((error: unknown) => {
-      log(`internal error on ${req.method} ${path}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-      if (!res.headersSent) sendError(res, 500, 'internal error in the gate; it has been logged');
-      else res.destroy();
-    });
+    handled.then(
+      () => inflight--,
+      (error: unknown) => {
+        inflight--;
+        log(`internal error on ${req.method} ${path}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+        if (!res.headersSent) sendError(res, 500, 'internal error in the gate; it has been logged');
+        else res.destroy();
+      },
+    );
   });
   server.on('clientError', (_error, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');

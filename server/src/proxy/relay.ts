@@ -76,7 +76,16 @@ export class Relay implements Upstream {
     const forwarded = this.backend.request(method, upstreamParams, timeoutMs);
     entry.upstreamId = forwarded.upstreamId;
     this.#track(entry);
-    return forwarded.response.finally(() => this.#untrack(entry));
+    return forwarded.response.then(
+      (response) => {
+        this.#untrack(entry);
+        return response;
+      },
+      (error: unknown) => {
+        this.#untrack(entry);
+        throw error;
+      },
+    );
   }
 
   cancel(origin: string, requestId: JsonRpcId, reason: string | undefined): void {
