@@ -90,3 +90,22 @@ test('usage queries page by cursor and filter by key, namespace and time', async
   assert.deepEqual(store.namespaces().map((n) => [n.namespace, n.keyCount]), [['blue', 1], ['red', 1]]);
   ledger.close();
 });
+
+test('every event of a large batch is stored exactly as given, in order', () => {
+  const { store } = openStateFile(path.join(tempDir(), 'state.db'));
+  const inserts = Array.from({ length: 150 }, (_, i) => ({
+    id: i + 1,
+    at: NOW + i,
+    keyId: i % 3 === 0 ? null : 7,
+    keyPrefix: `pg_${i}`,
+    keyName: `key ${i} ☃`,
+    namespace: i % 2 ? 'red' : 'default',
+    tool: `tool-${i % 5}`,
+    credits: i,
+    status: i % 4 === 0 ? ('refunded' as const) : ('charged' as const),
+    reason: i % 4 === 0 ? `refund ${i}` : null,
+  }));
+  store.commit({ balances: [], inserts });
+  assert.deepEqual(store.usage({ limit: 1000 }), inserts);
+  store.close();
+});

@@ -17,6 +17,8 @@ const SCHEMA_VERSION = 1;
 
 /** Meta entry: the last event id included in the stored per-tool totals. */
 const TOOL_STATS_THROUGH = 'tool-stats-through-event';
+/** Events per multi-row INSERT when the ledger applies its journal. */
+const EVENTS_PER_INSERT = 64;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS keys (
@@ -173,6 +175,12 @@ function toEvent(row: EventRow): UsageEvent {
   };
 }
 
+/** Appends an event's values, in the order of `EVENT_COLUMNS`, to `params`. */
+function pushEventParams(params: SQLInputValue[], e: UsageEvent): SQLInputValue[] {
+  params.push(e.id, e.at, e.keyId, e.keyPrefix, e.keyName, e.namespace, e.tool, e.credits, e.status, e.reason);
+  return params;
+}
+
 /** `WHERE` clauses and parameters for a key listing. */
 function keyFilter(query: KeyQuery): { where: string; params: SQLInputValue[] } {
   const clauses: string[] = [];
@@ -202,6 +210,7 @@ export class SqliteStore implements Store {
   readonly #writeKey: StatementSync;
   readonly #writeBalance: StatementSync;
   readonly #insertEvent: StatementSync;
+  readonly #insertEvents: StatementSync;
   readonly #upsertToolStats: StatementSync;
   readonly #getMeta: StatementSync;
   readonly #setMeta: StatementSync;
@@ -212,8 +221,8 @@ export class SqliteStore implements Store {
   constructor(location: string) {
     this.location = location;
     this.#db = new DatabaseSync(location);
-    // Small pages: a commit writes whole pages to the WAL, and a call touches only a few rows.
-    this.#db.exec('PRAGMA page_size = 1024; PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
+    // New files get SQLite's default 4 KiB pages: the ledger writes hundreds of rows per transaction.
+    this.#db.exec('PRAGMA page_size = 4096; PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
     this.#begin = this.#db.prepare('BEGIN IMMEDIATE');
     this.#commit = this.#db.prepare('COMMIT');
     this.#rollback = this.#db.prepare('ROLLBACK');
@@ -229,16 +238,31 @@ export class SqliteStore implements Store {
          daily_calls = ?, daily_credits = ?, monthly_calls = ?, monthly_credits = ?, inflight_credits = ?, inflight_calls = ?
        WHERE id = ?`,
     );
-    this.#insertEvent = this.#db.prepare(
-      `INSERT INTO events (id, at, key_id, key_prefix, key_name, namespace, tool, credits, status, reason)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
+    this.#insertEvent = this.#prepareEventInsert(1);
+    this.#insertEvents = this.#prepareEventInsert(EVENTS_PER_INSERT);
     this.#upsertToolStats = this.#db.prepare(
       `INSERT INTO tool_stats (tool, calls, credits, denied) VALUES (?, ?, ?, ?)
        ON CONFLICT (tool) DO UPDATE SET calls = excluded.calls, credits = excluded.credits, denied = excluded.denied`,
     );
     this.#getMeta = this.#db.prepare('SELECT value FROM meta WHERE name = ?');
     this.#setMeta = this.#db.prepare('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value');
+  }
+
+  #prepareEventInsert(rows: number): StatementSync {
+    const values = Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
+    return this.#db.prepare(`INSERT INTO events (${Object.keys(EVENT_COLUMNS).join(', ')}) VALUES ${values}`);
+  }
+
+  /** Inserts events many rows to a statement: a statement's own cost is paid once per group. */
+  #insertAll(events: readonly UsageEvent[]): void {
+    let next = 0;
+    const params: SQLInputValue[] = [];
+    for (; next + EVENTS_PER_INSERT <= events.length; next += EVENTS_PER_INSERT) {
+      params.length = 0;
+      for (let i = next; i < next + EVENTS_PER_INSERT; i++) pushEventParams(params, events[i]!);
+      this.#insertEvents.run(...params);
+    }
+    for (; next < events.length; next++) this.#insertEvent.run(...pushEventParams([], events[next]!));
   }
 
   #migrate(): void {
@@ -293,9 +317,7 @@ export class SqliteStore implements Store {
           u.dailyCalls, u.dailyCredits, u.monthlyCalls, u.monthlyCredits, b.inflightCredits, b.inflightCalls, b.id,
         );
       }
-      for (const e of batch.inserts) {
-        this.#insertEvent.run(e.id, e.at, e.keyId, e.keyPrefix, e.keyName, e.namespace, e.tool, e.credits, e.status, e.reason);
-      }
+      this.#insertAll(batch.inserts);
       if (batch.toolStats) {
         for (const [tool, stats] of Object.entries(batch.toolStats.stats)) this.#upsertToolStats.run(tool, stats.calls, stats.credits, stats.denied);
         this.setMeta(TOOL_STATS_THROUGH, String(batch.toolStats.throughEventId));
