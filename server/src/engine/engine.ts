@@ -161,15 +161,13 @@ export class Engine {
     }));
     if (!admission.admitted) return admission.outcome;
     const { reservation } = admission;
-    const results = await boundedMap(parsed.calls, this.options.batchConcurrency, async (call, index) => {
-      const settled = await this.#run('tools/call', { name: call.name, arguments: call.arguments ?? {} }, channel, reservation, reservation?.charges[index]);
-      return { tool: call.name, ...settled.body, creditsCharged: settled.creditsCharged, recorded: settled.recorded };
-    });
-    if (results.some((item) => !item.recorded)) return this.#unrecorded(admission.record);
-    const totalCreditsCharged = results.reduce((sum, item) => sum + item.creditsCharged, 0);
+    const settled = await boundedMap(parsed.calls, this.options.batchConcurrency, (call, index) =>
+      this.#run('tools/call', { name: call.name, arguments: call.arguments ?? {} }, channel, reservation, reservation?.charges[index]),
+    );
+    if (settled.some((item) => !item.recorded)) return this.#unrecorded(admission.record);
     const result = {
-      results: results.map(({ recorded: _recorded, ...item }) => item),
-      totalCreditsCharged,
+      results: settled.map((item, index) => ({ tool: parsed.calls[index]!.name, ...item.body, creditsCharged: item.creditsCharged })),
+      totalCreditsCharged: settled.reduce((sum, item) => sum + item.creditsCharged, 0),
       remainingCredits: admission.record?.credits ?? null,
     };
     return { ...plain(admission.record, { result }), rateLimit: admission.rateLimit };

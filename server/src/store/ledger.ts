@@ -286,10 +286,11 @@ export class Ledger {
   }
 
   #moveInFlight(record: KeyRecord, credits: number, calls: number): void {
-    const current = this.#inflight.get(record) ?? NOTHING_IN_FLIGHT;
-    const next = { credits: current.credits + credits, calls: current.calls + calls };
-    if (next.calls === 0) this.#inflight.delete(record);
-    else this.#inflight.set(record, next);
+    let inflight = this.#inflight.get(record);
+    if (!inflight) this.#inflight.set(record, (inflight = { credits: 0, calls: 0 }));
+    inflight.credits += credits;
+    inflight.calls += calls;
+    if (inflight.calls === 0) this.#inflight.delete(record);
     this.#dirtyKeys.add(record);
   }
 
