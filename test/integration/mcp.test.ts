@@ -103,6 +103,12 @@ test('a multibyte character split across the backend output chunks arrives intac
   assert.equal(reply.json.result.content[0].text, 'price: 5 € — ok 🌍');
 });
 
+test('lines on the backend stdout that are not valid JSON-RPC are ignored: the real answer still arrives', async () => {
+  const { key } = await gate.createKey();
+  const reply = await gate.callTool(key, 'noisy', { text: 'the real answer' });
+  assert.deepEqual(reply.json.result.content, [{ type: 'text', text: 'the real answer' }]);
+});
+
 test('sessions: initialize returns a session id, requests on it work, DELETE ends it, an unknown one is 404', async () => {
   const init = await gate.mcp({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } });
   assert.equal(init.status, 200);

@@ -3,6 +3,7 @@ import { BATCH_METHOD } from '../engine/batch.ts';
 import { plain, type Engine, type Outcome } from '../engine/engine.ts';
 import type { Caller, KeyRecord } from '../gate/types.ts';
 import {
+  classify,
   ErrorCode,
   errorResponse,
   isObject,
@@ -13,7 +14,6 @@ import {
   type JsonRpcResponse,
 } from '../proxy/jsonrpc.ts';
 import { JsonParseError, parseJson, readBody } from './body.ts';
-import { classify } from './jsonRpcMessage.ts';
 import { acceptsOf, PostChannel, type Accepts } from './postChannel.ts';
 import { credentialsOf } from './credentials.ts';
 import { hostProblem, type HostPolicy } from './hostCheck.ts';

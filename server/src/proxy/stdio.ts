@@ -12,7 +12,7 @@ import {
   type ServerIdentity,
   type ServerMessage,
 } from './backend.ts';
-import { isObject, type JsonObject, type JsonRpcErrorBody, type JsonRpcId, type JsonRpcMessage, type JsonRpcResponse } from './jsonrpc.ts';
+import { classify, type JsonObject, type JsonRpcErrorBody, type JsonRpcId, type JsonRpcMessage } from './jsonrpc.ts';
 
 export interface StdioBackendOptions {
   label: string;
@@ -41,9 +41,9 @@ function describeExit(code: number | null, signal: NodeJS.Signals | null): strin
 
 /**
  * An MCP server run as a child process, spoken to over stdin/stdout in MCP's stdio framing (one
- * JSON-RPC message per line, decoded whole, so a character split across chunks arrives intact). It gets its own process
- * group, so stopping it stops whatever it started. When it dies it is restarted with backoff; calls in
- * flight then fail with a `BackendFailure`.
+ * JSON-RPC message per line, decoded whole, so a character split across chunks arrives intact). It
+ * gets its own process group, so stopping it stops whatever it started. When it dies it is
+ * restarted with backoff; calls in flight then fail with a `BackendFailure`.
  */
 export class StdioBackend implements Backend {
   readonly label: string;
@@ -199,17 +199,15 @@ export class StdioBackend implements Backend {
 
   /** One line from the server: a JSON-RPC message, or output that is not one (ignored, as MCP's own clients do). */
   #receive(line: string): void {
-    let message: unknown;
+    let message: JsonRpcMessage | string;
     try {
-      message = JSON.parse(line);
+      message = classify(JSON.parse(line));
     } catch {
       return;
     }
-    if (!isObject(message) || message.jsonrpc !== '2.0') return;
-    if (typeof message.method === 'string') this.onServerMessage?.(message as unknown as ServerMessage);
-    else if ((typeof message.id === 'string' || typeof message.id === 'number') && (isObject(message.result) || isObject(message.error))) {
-      this.#pending.settle(message as unknown as JsonRpcResponse);
-    }
+    if (typeof message === 'string') return;
+    if ('method' in message) this.onServerMessage?.(message);
+    else this.#pending.settle(message);
   }
 
   #lastStderrLine(): string {
