@@ -1,13 +1,14 @@
 import { BackendFailure } from './backend.ts';
-import type { JsonRpcId, JsonRpcResponse } from './jsonrpc.ts';
+import { IdRing } from './idRing.ts';
+import type { JsonRpcResponse } from './jsonrpc.ts';
 
 interface Entry {
   resolve: (response: JsonRpcResponse) => void;
   reject: (error: BackendFailure) => void;
+  method: string;
+  timeoutMs: number;
   /** When the request fails for want of an answer (Infinity: never). */
   deadline: number;
-  timeoutMessage: string;
-  onTimeout: () => void;
 }
 
 /**
@@ -15,40 +16,40 @@ interface Entry {
  * them all, set for the earliest deadline: a call costs no timer of its own.
  */
 export class PendingRequests {
-  readonly #entries = new Map<JsonRpcId, Entry>();
+  readonly #entries = new IdRing<Entry>();
+  readonly #label: string;
+  readonly #onTimeout: (id: number) => void;
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Infinity;
 
-  /**
-   * Waits for the answer to `id`. After `timeoutMs` (0: never) it fails with `timeoutMessage` and
-   * calls `onTimeout`, so that the backend can be told to stop.
-   */
-  wait(id: JsonRpcId, timeoutMs: number, timeoutMessage: string, onTimeout: () => void): Promise<JsonRpcResponse> {
+  /** `onTimeout` is told the id of each request that times out, so that the backend can be told to stop. */
+  constructor(label: string, onTimeout: (id: number) => void) {
+    this.#label = label;
+    this.#onTimeout = onTimeout;
+  }
+
+  /** Waits for the answer to `id`; after `timeoutMs` (0: never) it fails with a `BackendFailure` saying so. */
+  wait(id: number, method: string, timeoutMs: number): Promise<JsonRpcResponse> {
     return new Promise((resolve, reject) => {
-      const deadline = timeoutMs > 0 ? performance.now() + timeoutMs : Infinity;
-      this.#entries.set(id, { resolve, reject, deadline, timeoutMessage, onTimeout });
-      if (deadline < this.#timerAt) this.#arm(deadline);
+      const entry: Entry = { resolve, reject, method, timeoutMs, deadline: timeoutMs > 0 ? performance.now() + timeoutMs : Infinity };
+      this.#entries.set(id, entry);
+      if (entry.deadline < this.#timerAt) this.#arm(entry.deadline);
     });
   }
 
   /** Delivers an answer; false if nothing waits for that id. */
   settle(response: JsonRpcResponse): boolean {
-    const entry = this.#entries.get(response.id as JsonRpcId);
-    if (!entry) return false;
-    this.#entries.delete(response.id as JsonRpcId);
-    entry.resolve(response);
-    return true;
+    const entry = this.#entries.take(response.id);
+    entry?.resolve(response);
+    return entry !== undefined;
   }
 
-  fail(id: JsonRpcId, failure: BackendFailure): void {
-    const entry = this.#entries.get(id);
-    if (!entry) return;
-    this.#entries.delete(id);
-    entry.reject(failure);
+  fail(id: number, failure: BackendFailure): void {
+    this.#entries.take(id)?.reject(failure);
   }
 
   failAll(kind: BackendFailure['kind'], reason: string): void {
-    for (const id of [...this.#entries.keys()]) this.fail(id, new BackendFailure(kind, reason));
+    for (const id of this.#entries.ids()) this.fail(id, new BackendFailure(kind, reason));
   }
 
   #arm(at: number): void {
@@ -64,11 +65,12 @@ export class PendingRequests {
     this.#timerAt = Infinity;
     const now = performance.now();
     let next = Infinity;
-    for (const [id, entry] of this.#entries) {
+    for (const id of this.#entries.ids()) {
+      const entry = this.#entries.get(id)!;
       if (entry.deadline <= now) {
-        this.#entries.delete(id);
-        entry.onTimeout();
-        entry.reject(new BackendFailure('timeout', entry.timeoutMessage));
+        this.#entries.take(id);
+        this.#onTimeout(id);
+        entry.reject(new BackendFailure('timeout', `the MCP server "${this.#label}" did not answer ${entry.method} within ${entry.timeoutMs} ms`));
       } else {
         next = Math.min(next, entry.deadline);
       }

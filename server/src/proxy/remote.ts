@@ -35,13 +35,16 @@ export class RemoteBackend implements Backend {
   onStatusChange: ((status: BackendStatus) => void) | undefined;
   readonly #options: RemoteBackendOptions;
   readonly #transport: StreamableHTTPClientTransport;
-  readonly #pending = new PendingRequests();
+  readonly #pending: PendingRequests;
   #status: BackendStatus = { state: 'starting', restarts: 0 };
   #identity: ServerIdentity | undefined;
   #nextId = 1;
 
   constructor(options: RemoteBackendOptions) {
     this.label = options.label;
+    this.#pending = new PendingRequests(this.label, (upstreamId) =>
+      this.notify('notifications/cancelled', { requestId: upstreamId, reason: 'timed out at the gate' }),
+    );
     this.#options = options;
     this.#transport = new StreamableHTTPClientTransport(options.url, { requestInit: { headers: { ...options.headers } } });
     this.#transport.onmessage = (message) => this.#dispatch(message as JsonRpcMessage);
@@ -91,9 +94,7 @@ export class RemoteBackend implements Backend {
 
   #send(method: string, params: JsonObject | undefined, timeoutMs: number): ForwardedRequest {
     const upstreamId = this.#nextId++;
-    const response = this.#pending.wait(upstreamId, timeoutMs, `the MCP server "${this.label}" did not answer ${method} within ${timeoutMs} ms`, () =>
-      this.notify('notifications/cancelled', { requestId: upstreamId, reason: 'timed out at the gate' }),
-    );
+    const response = this.#pending.wait(upstreamId, method, timeoutMs);
     this.#transport.send({ jsonrpc: '2.0', id: upstreamId, method, ...(params === undefined ? {} : { params }) } as SdkMessage).then(
       () => {
         if (this.#status.state === 'down') this.#setStatus({ state: 'ready', restarts: this.#status.restarts });

@@ -50,7 +50,7 @@ export class StdioBackend implements Backend {
   onServerMessage: ((message: ServerMessage) => void) | undefined;
   onStatusChange: ((status: BackendStatus) => void) | undefined;
   readonly #options: StdioBackendOptions;
-  readonly #pending = new PendingRequests();
+  readonly #pending: PendingRequests;
   #child: ChildProcess | undefined;
   #identity: ServerIdentity | undefined;
   #status: BackendStatus = { state: 'starting', restarts: 0 };
@@ -62,6 +62,9 @@ export class StdioBackend implements Backend {
 
   constructor(options: StdioBackendOptions) {
     this.label = options.label;
+    this.#pending = new PendingRequests(this.label, (upstreamId) =>
+      this.notify('notifications/cancelled', { requestId: upstreamId, reason: 'timed out at the gate' }),
+    );
     this.#options = options;
     this.#restartDelay = options.restartDelayMs ?? 250;
   }
@@ -190,9 +193,7 @@ export class StdioBackend implements Backend {
   /** Sends a request whatever the state (the handshake needs that); it fails after `timeoutMs` (0: never). */
   #send(method: string, params: JsonObject | undefined, timeoutMs: number): ForwardedRequest {
     const upstreamId = this.#nextId++;
-    const response = this.#pending.wait(upstreamId, timeoutMs, `the MCP server "${this.label}" did not answer ${method} within ${timeoutMs} ms`, () =>
-      this.notify('notifications/cancelled', { requestId: upstreamId, reason: 'timed out at the gate' }),
-    );
+    const response = this.#pending.wait(upstreamId, method, timeoutMs);
     this.#write({ jsonrpc: '2.0', id: upstreamId, method, ...(params === undefined ? {} : { params }) });
     return { upstreamId, response };
   }

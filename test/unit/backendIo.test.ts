@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { BackendFailure } from '../../server/src/proxy/backend.ts';
+import { IdRing } from '../../server/src/proxy/idRing.ts';
 import { LineReader } from '../../server/src/proxy/lineReader.ts';
+import type { JsonRpcId } from '../../server/src/proxy/jsonrpc.ts';
 import { PendingRequests } from '../../server/src/proxy/pending.ts';
 
 function read(chunks: Buffer[], maxLineBytes = 1024): { lines: string[]; oversized: number } {
@@ -50,19 +52,56 @@ test('a line over the limit is dropped once, in one chunk or many, and the next 
   assert.deepEqual(read([Buffer.from('x'.repeat(10)), Buffer.from(`${'y'.repeat(10)}\nok\n`)], 16), { lines: ['ok'], oversized: 1 });
 });
 
-test('a request without an answer fails at its own deadline, and one that is answered never does', async () => {
-  const pending = new PendingRequests();
-  const timedOut: string[] = [];
-  const slow = pending.wait(1, 200, 'slow timed out', () => timedOut.push('slow'));
-  const fast = pending.wait(2, 30, 'fast timed out', () => timedOut.push('fast'));
-  const answered = pending.wait(3, 30, 'answered timed out', () => timedOut.push('answered'));
+test('a request without an answer fails at its own deadline, saying so, and one that is answered never does', async () => {
+  const timedOut: JsonRpcId[] = [];
+  const pending = new PendingRequests('docs', (id) => timedOut.push(id));
+  const slow = pending.wait(1, 'tools/call', 200);
+  const fast = pending.wait(2, 'resources/read', 30);
+  const answered = pending.wait(3, 'tools/call', 30);
   assert.equal(pending.settle({ jsonrpc: '2.0', id: 3, result: {} }), true);
   assert.deepEqual(await answered, { jsonrpc: '2.0', id: 3, result: {} });
   const started = performance.now();
-  await assert.rejects(fast, (error: unknown) => error instanceof BackendFailure && error.kind === 'timeout' && error.message === 'fast timed out');
-  assert.deepEqual(timedOut, ['fast']);
-  await assert.rejects(slow, /slow timed out/);
+  await assert.rejects(fast, (error: unknown) => {
+    assert.ok(error instanceof BackendFailure);
+    assert.equal(error.kind, 'timeout');
+    assert.equal(error.message, 'the MCP server "docs" did not answer resources/read within 30 ms');
+    return true;
+  });
+  assert.deepEqual(timedOut, [2]);
+  await assert.rejects(slow, /did not answer tools\/call within 200 ms/);
   assert.ok(performance.now() - started >= 150, 'the slow request kept its own, later deadline');
-  assert.deepEqual(timedOut, ['fast', 'slow']);
+  assert.deepEqual(timedOut, [2, 1]);
   assert.equal(pending.settle({ jsonrpc: '2.0', id: 1, result: {} }), false, 'a late answer finds nothing waiting');
+});
+
+test('the id ring answers like a map, however long some requests stay in flight', () => {
+  fc.assert(
+    fc.property(fc.array(fc.oneof(fc.constant('send' as const), fc.nat({ max: 400 })), { maxLength: 600 }), (steps) => {
+      const ring = new IdRing<string>();
+      const model = new Map<number, string>();
+      let nextId = 0;
+      for (const step of steps) {
+        if (step === 'send') {
+          ring.set(nextId, `call ${nextId}`);
+          model.set(nextId, `call ${nextId}`);
+          nextId++;
+        } else {
+          assert.equal(ring.take(step), model.get(step));
+          model.delete(step);
+        }
+        assert.equal(ring.size, model.size);
+      }
+      for (let id = 0; id < nextId; id++) assert.equal(ring.get(id), model.get(id));
+      assert.deepEqual(ring.ids().sort((a, b) => a - b), [...model.keys()].sort((a, b) => a - b));
+    }),
+  );
+});
+
+test('ids the gate never sent find nothing in the ring', () => {
+  const ring = new IdRing<string>();
+  ring.set(5, 'five');
+  for (const id of ['5', 5.5, -5, 69, null, undefined, Number.NaN]) assert.equal(ring.get(id), undefined, String(id));
+  assert.throws(() => ring.set(-1, 'negative'), RangeError);
+  assert.equal(ring.take(5), 'five');
+  assert.equal(ring.take(5), undefined);
 });
