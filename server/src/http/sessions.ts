@@ -40,6 +40,7 @@ export interface SessionTableOptions {
 export class SessionTable implements SessionDirectory {
   readonly #sessions = new Map<string, Session>();
   readonly #options: SessionTableOptions;
+  #newest: Session | undefined;
 
   constructor(options: SessionTableOptions) {
     this.#options = options;
@@ -56,6 +57,7 @@ export class SessionTable implements SessionDirectory {
     }
     const session = new Session(now);
     this.#sessions.set(session.id, session);
+    this.#newest = session;
     return session;
   }
 
@@ -64,8 +66,12 @@ export class SessionTable implements SessionDirectory {
     const session = this.#sessions.get(id);
     if (!session) return undefined;
     session.lastSeen = now;
-    this.#sessions.delete(id);
-    this.#sessions.set(id, session);
+    // Moved to the end (most recent) unless it is there already: a busy client's session usually is.
+    if (session !== this.#newest) {
+      this.#sessions.delete(id);
+      this.#sessions.set(id, session);
+      this.#newest = session;
+    }
     return session;
   }
 
@@ -73,6 +79,7 @@ export class SessionTable implements SessionDirectory {
     const session = this.#sessions.get(id);
     if (!session) return false;
     this.#sessions.delete(id);
+    if (this.#newest === session) this.#newest = undefined;
     session.close();
     this.#options.onEnd(session);
     return true;
