@@ -285,12 +285,12 @@ export class Ledger {
     };
   }
 
+  /** A key's entry stays once made (like its cached record): dropping and re-adding it per call churns the map. */
   #moveInFlight(record: KeyRecord, credits: number, calls: number): void {
     let inflight = this.#inflight.get(record);
     if (!inflight) this.#inflight.set(record, (inflight = { credits: 0, calls: 0 }));
     inflight.credits += credits;
     inflight.calls += calls;
-    if (inflight.calls === 0) this.#inflight.delete(record);
     this.#dirtyKeys.add(record);
   }
 
