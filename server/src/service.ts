@@ -188,7 +188,9 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
   let inflight = 0;
   const server = http.createServer((req, res) => {
     inflight++;
-    const path = (req.url ?? '/').split('?', 1)[0];
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    const path = query === -1 ? url : url.slice(0, query);
     const handled = path === '/mcp' ? mcp.handle(req, res) : router.handle(req, res);
     handled.then(
       () => inflight--,

@@ -69,6 +69,16 @@ export function plain(record: KeyRecord | undefined, body: Body): Outcome {
   return { body, record, rateLimit: null, unauthorized: false };
 }
 
+/** The answer to admitted calls: their body, with the key and rate limit they were admitted under. */
+function admitted(admission: { record: KeyRecord | undefined; rateLimit: RateLimitStatus | null }, body: Body): Outcome {
+  return { body, record: admission.record, rateLimit: admission.rateLimit, unauthorized: false };
+}
+
+/** A single call's refusal says only why. */
+function describeSingle(denial: Denial): { message: string; data: JsonObject } {
+  return { message: denial.message, data: {} };
+}
+
 /** Runs `work` over `items` with at most `limit` at a time, keeping the order of results. */
 async function boundedMap<T, R>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
@@ -135,14 +145,11 @@ export class Engine {
     if (params!.arguments !== undefined && !isObject(params!.arguments)) {
       return plain(caller.record, fail(ErrorCode.InvalidParams, 'params.arguments must be an object of named arguments'));
     }
-    const admission = await this.#admit(caller, [{ tool, argBytes: chargedInputBytes(this.policyEngine.policy, tool, params!.arguments) }], (denial) => ({
-      message: denial.message,
-      data: {},
-    }));
+    const admission = await this.#admit(caller, [{ tool, argBytes: chargedInputBytes(this.policyEngine.policy, tool, params!.arguments) }], describeSingle);
     if (!admission.admitted) return admission.outcome;
     const settled = await this.#run('tools/call', params, channel, admission.reservation, admission.reservation?.charges[0]);
     if (!settled.recorded) return this.#unrecorded(admission.record);
-    return { ...plain(admission.record, settled.body), rateLimit: admission.rateLimit };
+    return admitted(admission, settled.body);
   }
 
   /**
@@ -170,7 +177,7 @@ export class Engine {
       totalCreditsCharged: settled.reduce((sum, item) => sum + item.creditsCharged, 0),
       remainingCredits: admission.record?.credits ?? null,
     };
-    return { ...plain(admission.record, { result }), rateLimit: admission.rateLimit };
+    return admitted(admission, { result });
   }
 
   /** Forwards a request that is not priced (the caller has checked the key where one is needed). */

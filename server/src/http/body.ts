@@ -23,9 +23,10 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       }
       chunks.push(chunk);
     };
+    // on(), not once(): the listeners go with the request, and a settled promise ignores what fires later.
     req.on('data', onData);
-    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
-    req.once('error', (error) => reject(new HttpError(400, `the request body could not be read: ${error.message}`)));
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+    req.on('error', (error) => reject(new HttpError(400, `the request body could not be read: ${error.message}`)));
   });
 }
 

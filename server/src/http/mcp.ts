@@ -158,7 +158,7 @@ export class McpEndpoint {
       outcome = engine.authorize(caller) ?? (await engine.forward(method, params, caller.record, channel));
     }
     const status = outcome.unauthorized ? 401 : 200;
-    const headers = { ...this.#headers(outcome.record, outcome), ...extraHeaders };
+    const headers = Object.assign(this.#headers(outcome.record, outcome), extraHeaders);
     channel.finish(status, { jsonrpc: '2.0', id: message.id, ...outcome.body } as JsonRpcResponse, headers);
   }
 
