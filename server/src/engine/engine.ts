@@ -5,7 +5,7 @@ import type { CallRequest, Caller, Denial, DenyReason, KeyRecord, RateLimitStatu
 import { hashApiKey } from '../keys/apiKey.ts';
 import { memoize } from '../memo.ts';
 import { BackendFailure } from '../proxy/backend.ts';
-import { ErrorCode, isObject, type JsonObject, type JsonRpcErrorBody, type JsonRpcResponse } from '../proxy/jsonrpc.ts';
+import { ErrorCode, isObject, type JsonObject, type JsonRpcAnswer, type JsonRpcErrorBody } from '../proxy/jsonrpc.ts';
 import type { ClientChannel, Upstream } from '../proxy/upstream.ts';
 import type { Charge, Ledger, Reservation } from '../store/ledger.ts';
 import { parseBatch } from './batch.ts';
@@ -16,11 +16,9 @@ export interface Credentials {
   clientIp: string | undefined;
 }
 
-export type Body = { result: JsonObject } | { error: JsonRpcErrorBody };
-
 /** An answer without its JSON-RPC id (the transport adds the caller's), plus what its headers report. */
 export interface Outcome {
-  body: Body;
+  body: JsonRpcAnswer;
   /** The key the call was made with, if valid: its balance goes in `X-Credits-Remaining`. */
   record: KeyRecord | undefined;
   rateLimit: RateLimitStatus | null;
@@ -41,7 +39,7 @@ export interface EngineOptions {
 
 /** One call's upstream answer and what it finally cost. */
 interface Settled {
-  body: Body;
+  body: JsonRpcAnswer;
   creditsCharged: number;
   /** False when the ledger could not record the settlement: the answer must not be given out. */
   recorded: boolean;
@@ -54,10 +52,10 @@ type Admission =
 const AUTH_REASONS: ReadonlySet<DenyReason> = new Set(['missing_api_key', 'invalid_api_key', 'key_revoked', 'api_key_expired']);
 
 /** Why a settled call is refunded, or null when its charge stands. */
-function refundReason(response: JsonRpcResponse, refundOnFailure: boolean): string | null {
+function refundReason(answer: JsonRpcAnswer, refundOnFailure: boolean): string | null {
   if (!refundOnFailure) return null;
-  if ('error' in response) return `the tool call failed: ${response.error.message}`;
-  return response.result.isError === true ? 'the tool reported an error (isError)' : null;
+  if ('error' in answer) return `the tool call failed: ${answer.error.message}`;
+  return answer.result.isError === true ? 'the tool reported an error (isError)' : null;
 }
 
 function fail(code: number, message: string, data?: unknown): { error: JsonRpcErrorBody } {
@@ -65,12 +63,12 @@ function fail(code: number, message: string, data?: unknown): { error: JsonRpcEr
 }
 
 /** An answer with nothing for the rate-limit headers and no refusal of the key. */
-export function plain(record: KeyRecord | undefined, body: Body): Outcome {
+export function plain(record: KeyRecord | undefined, body: JsonRpcAnswer): Outcome {
   return { body, record, rateLimit: null, unauthorized: false };
 }
 
 /** The answer to admitted calls: their body, with the key and rate limit they were admitted under. */
-function admitted(admission: { record: KeyRecord | undefined; rateLimit: RateLimitStatus | null }, body: Body): Outcome {
+function admitted(admission: { record: KeyRecord | undefined; rateLimit: RateLimitStatus | null }, body: JsonRpcAnswer): Outcome {
   return { body, record: admission.record, rateLimit: admission.rateLimit, unauthorized: false };
 }
 
@@ -219,18 +217,17 @@ export class Engine {
 
   /** Forwards one request and, if it carries a charge, keeps or refunds the charge durably. */
   async #run(method: string, params: JsonObject | undefined, channel: ClientChannel, reservation: Reservation | undefined, charge: Charge | undefined): Promise<Settled> {
-    let response: JsonRpcResponse;
+    let body: JsonRpcAnswer;
     try {
-      response = await this.upstream.forward(method, params, channel, this.options.callTimeoutMs);
+      body = await this.upstream.forward(method, params, channel, this.options.callTimeoutMs);
     } catch (error) {
       if (!(error instanceof BackendFailure)) throw error;
       const recorded = reservation && charge ? await this.#settle(reservation, charge, error.message) : true;
       const note = reservation && recorded ? ' You were not charged for this call.' : '';
       return { body: fail(ErrorCode.BackendUnavailable, `${error.message}.${note}`, { reason: `backend_${error.kind}` }), creditsCharged: 0, recorded };
     }
-    const body: Body = 'error' in response ? { error: response.error } : { result: response.result };
     if (!reservation || !charge) return { body, creditsCharged: 0, recorded: true };
-    const reason = refundReason(response, this.options.refundOnFailure);
+    const reason = refundReason(body, this.options.refundOnFailure);
     const recorded = await this.#settle(reservation, charge, reason);
     return { body, creditsCharged: reason === null ? charge.credits : 0, recorded };
   }

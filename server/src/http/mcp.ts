@@ -3,6 +3,7 @@ import { BATCH_METHOD } from '../engine/batch.ts';
 import { plain, type Engine, type Outcome } from '../engine/engine.ts';
 import type { Caller, KeyRecord } from '../gate/types.ts';
 import {
+  answerOf,
   classify,
   ErrorCode,
   errorResponse,
@@ -128,9 +129,8 @@ export class McpEndpoint {
   }
 
   #answer(message: JsonRpcResponse, session: Session | undefined, apiKey: string | undefined): void {
-    const answer = 'error' in message ? { error: message.error } : { result: message.result };
     const from = { origin: session?.id ?? '', keyHash: this.#engine.lookup(apiKey)?.keyHash };
-    const outcome = this.#engine.upstream.answer(message.id as JsonRpcId, answer, from);
+    const outcome = this.#engine.upstream.answer(message.id as JsonRpcId, answerOf(message), from);
     if (outcome === 'unknown') throw new HttpError(400, `no request with id ${JSON.stringify(message.id)} is waiting for an answer (it may have timed out)`);
     if (outcome === 'forbidden') throw new HttpError(403, 'that request was sent to another client');
   }

@@ -1,4 +1,4 @@
-import { isObject, type JsonObject, type JsonRpcErrorBody, type JsonRpcId, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from './jsonrpc.ts';
+import { isObject, type JsonObject, type JsonRpcAnswer, type JsonRpcId, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from './jsonrpc.ts';
 
 export type BackendState = 'starting' | 'ready' | 'down' | 'stopped';
 
@@ -47,7 +47,7 @@ export interface Backend {
   request(method: string, params: JsonObject | undefined, timeoutMs: number): ForwardedRequest;
   notify(method: string, params?: JsonObject): void;
   /** Answers a request the backend sent to the client. */
-  respond(upstreamId: JsonRpcId, answer: { result: JsonObject } | { error: JsonRpcErrorBody }): void;
+  respond(upstreamId: JsonRpcId, answer: JsonRpcAnswer): void;
   onServerMessage: ((message: ServerMessage) => void) | undefined;
   onStatusChange: ((status: BackendStatus) => void) | undefined;
   close(): Promise<void>;

@@ -36,6 +36,13 @@ export interface JsonRpcError {
 
 export type JsonRpcResponse = JsonRpcResult | JsonRpcError;
 
+/** A response without its id: what passes between the gate's parts, each side adding the id it speaks. */
+export type JsonRpcAnswer = { result: JsonObject } | { error: JsonRpcErrorBody };
+
+export function answerOf(response: JsonRpcResponse): JsonRpcAnswer {
+  return 'error' in response ? { error: response.error } : { result: response.result };
+}
+
 export type JsonRpcMessage = JsonRpcRequest | JsonRpcNotification | JsonRpcResponse;
 
 /** Standard and MCP error codes. */

@@ -1,14 +1,15 @@
 import type { Backend, BackendStatus, ServerIdentity, ServerMessage } from './backend.ts';
 import {
+  answerOf,
   ErrorCode,
   isObject,
   type JsonObject,
+  type JsonRpcAnswer,
   type JsonRpcId,
   type JsonRpcNotification,
   type JsonRpcRequest,
-  type JsonRpcResponse,
 } from './jsonrpc.ts';
-import type { AnswerOutcome, ClientAnswer, ClientChannel, SessionDirectory, Upstream } from './upstream.ts';
+import type { AnswerOutcome, ClientChannel, SessionDirectory, Upstream } from './upstream.ts';
 
 interface InFlight {
   upstreamId: JsonRpcId;
@@ -60,9 +61,9 @@ export class Relay implements Upstream {
     backend.onServerMessage = (message) => this.#fromBackend(message);
   }
 
-  forward(method: string, params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcResponse> {
+  forward(method: string, params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcAnswer> {
     if ((method === 'resources/subscribe' || method === 'resources/unsubscribe') && typeof params?.uri === 'string') {
-      if (!this.#subscription(method, params.uri, channel.origin)) return Promise.resolve({ jsonrpc: '2.0', id: 0, result: {} });
+      if (!this.#subscription(method, params.uri, channel.origin)) return Promise.resolve({ result: {} });
     }
     const clientToken = progressTokenOf(params);
     const entry: InFlight = { upstreamId: 0, channel, progressToken: clientToken, upstreamToken: undefined };
@@ -79,7 +80,7 @@ export class Relay implements Upstream {
     return forwarded.response.then(
       (response) => {
         this.#untrack(entry);
-        return response;
+        return answerOf(response);
       },
       (error: unknown) => {
         this.#untrack(entry);
@@ -95,7 +96,7 @@ export class Relay implements Upstream {
     }
   }
 
-  answer(id: JsonRpcId, answer: ClientAnswer, from: { origin: string; keyHash: string | undefined }): AnswerOutcome {
+  answer(id: JsonRpcId, answer: JsonRpcAnswer, from: { origin: string; keyHash: string | undefined }): AnswerOutcome {
     if (typeof id !== 'number') return 'unknown';
     const pending = this.#serverRequests.get(id);
     if (!pending) return 'unknown';

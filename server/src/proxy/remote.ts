@@ -9,7 +9,7 @@ import {
   type ServerIdentity,
   type ServerMessage,
 } from './backend.ts';
-import type { JsonObject, JsonRpcErrorBody, JsonRpcId, JsonRpcMessage } from './jsonrpc.ts';
+import type { JsonObject, JsonRpcAnswer, JsonRpcId, JsonRpcMessage } from './jsonrpc.ts';
 import { PendingRequests } from './pending.ts';
 
 type SdkMessage = Parameters<StreamableHTTPClientTransport['send']>[0];
@@ -80,7 +80,7 @@ export class RemoteBackend implements Backend {
     this.#post({ jsonrpc: '2.0', method, ...(params === undefined ? {} : { params }) });
   }
 
-  respond(upstreamId: JsonRpcId, answer: { result: JsonObject } | { error: JsonRpcErrorBody }): void {
+  respond(upstreamId: JsonRpcId, answer: JsonRpcAnswer): void {
     this.#post({ jsonrpc: '2.0', id: upstreamId, ...answer });
   }
 

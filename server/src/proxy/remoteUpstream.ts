@@ -1,8 +1,8 @@
 import { BackendFailure, type BackendStatus, type ServerIdentity } from './backend.ts';
-import type { JsonObject, JsonRpcId, JsonRpcResponse } from './jsonrpc.ts';
+import type { JsonObject, JsonRpcAnswer, JsonRpcId } from './jsonrpc.ts';
 import { Relay } from './relay.ts';
 import { RemoteBackend, type RemoteBackendOptions } from './remote.ts';
-import type { AnswerOutcome, ClientAnswer, ClientChannel, SessionDirectory, Upstream } from './upstream.ts';
+import type { AnswerOutcome, ClientChannel, SessionDirectory, Upstream } from './upstream.ts';
 
 interface Scope {
   relay: Relay;
@@ -44,7 +44,7 @@ export class RemoteUpstream implements Upstream {
     }
   }
 
-  forward(method: string, params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcResponse> {
+  forward(method: string, params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcAnswer> {
     const scope = this.#scope(channel.sessionId === undefined ? `key:${channel.keyHash ?? ''}` : `session:${channel.sessionId}`);
     return scope.started.then(
       () => scope.relay.forward(method, params, channel, timeoutMs),
@@ -58,7 +58,7 @@ export class RemoteUpstream implements Upstream {
     for (const scope of this.#scopes.values()) scope.relay.cancel(origin, requestId, reason);
   }
 
-  answer(id: JsonRpcId, answer: ClientAnswer, from: { origin: string; keyHash: string | undefined }): AnswerOutcome {
+  answer(id: JsonRpcId, answer: JsonRpcAnswer, from: { origin: string; keyHash: string | undefined }): AnswerOutcome {
     for (const scope of this.#scopes.values()) {
       const outcome = scope.relay.answer(id, answer, from);
       if (outcome !== 'unknown') return outcome;

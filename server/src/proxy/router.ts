@@ -1,6 +1,6 @@
 import { BackendFailure, type BackendStatus, type ServerIdentity } from './backend.ts';
-import { ErrorCode, isObject, type JsonObject, type JsonRpcId, type JsonRpcResponse } from './jsonrpc.ts';
-import type { AnswerOutcome, ClientAnswer, ClientChannel, Upstream } from './upstream.ts';
+import { ErrorCode, isObject, type JsonObject, type JsonRpcAnswer, type JsonRpcId } from './jsonrpc.ts';
+import type { AnswerOutcome, ClientChannel, Upstream } from './upstream.ts';
 
 /** The separator between a server's prefix and its own name for a tool or prompt: `github:search`. */
 export const PREFIX_SEPARATOR = ':';
@@ -15,12 +15,8 @@ const LISTS: Record<string, { field: string; key: 'name' | 'uri' | 'uriTemplate'
   'resources/templates/list': { field: 'resourceTemplates', key: 'uriTemplate', prefixed: false },
 };
 
-function ok(result: JsonObject): JsonRpcResponse {
-  return { jsonrpc: '2.0', id: 0, result };
-}
-
-function invalid(message: string): JsonRpcResponse {
-  return { jsonrpc: '2.0', id: 0, error: { code: ErrorCode.InvalidParams, message } };
+function invalid(message: string): JsonRpcAnswer {
+  return { error: { code: ErrorCode.InvalidParams, message } };
 }
 
 /**
@@ -39,7 +35,7 @@ export class Router implements Upstream {
     this.#name = name;
   }
 
-  async forward(method: string, params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcResponse> {
+  async forward(method: string, params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcAnswer> {
     const list = LISTS[method];
     if (list) return this.#merged(method, list, params, channel, timeoutMs);
     switch (method) {
@@ -63,7 +59,7 @@ export class Router implements Upstream {
     for (const member of this.#members.values()) member.cancel(origin, requestId, reason);
   }
 
-  answer(id: JsonRpcId, answer: ClientAnswer, from: { origin: string; keyHash: string | undefined }): AnswerOutcome {
+  answer(id: JsonRpcId, answer: JsonRpcAnswer, from: { origin: string; keyHash: string | undefined }): AnswerOutcome {
     for (const member of this.#members.values()) {
       const outcome = member.answer(id, answer, from);
       if (outcome !== 'unknown') return outcome;
@@ -121,11 +117,11 @@ export class Router implements Upstream {
     return member && { member, name: name.slice(at + 1) };
   }
 
-  #unknownPrefix(what: string, name: string): JsonRpcResponse {
+  #unknownPrefix(what: string, name: string): JsonRpcAnswer {
     return invalid(`no server serves ${what} "${name}": names here are prefix${PREFIX_SEPARATOR}name, with the prefixes ${[...this.#members.keys()].join(', ')}`);
   }
 
-  #byName(method: string, params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcResponse> {
+  #byName(method: string, params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcAnswer> {
     const name = params?.name;
     if (typeof name !== 'string') return this.#first().forward(method, params, channel, timeoutMs);
     const route = this.#route(name);
@@ -133,12 +129,12 @@ export class Router implements Upstream {
     return route.member.forward(method, { ...params, name: route.name }, channel, timeoutMs);
   }
 
-  #byUri(method: string, params: JsonObject | undefined, uri: string | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcResponse> {
+  #byUri(method: string, params: JsonObject | undefined, uri: string | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcAnswer> {
     const owner = uri === undefined ? undefined : this.#members.get(this.#resourceOwners.get(uri) ?? '');
     return (owner ?? this.#first()).forward(method, params, channel, timeoutMs);
   }
 
-  #completion(params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcResponse> {
+  #completion(params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcAnswer> {
     const ref = params?.ref;
     if (isObject(ref) && ref.type === 'ref/prompt' && typeof ref.name === 'string') {
       const route = this.#route(ref.name);
@@ -148,11 +144,11 @@ export class Router implements Upstream {
     return this.#byUri('completion/complete', params, isObject(ref) && typeof ref.uri === 'string' ? ref.uri : undefined, channel, timeoutMs);
   }
 
-  async #everywhere(method: string, params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcResponse> {
+  async #everywhere(method: string, params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcAnswer> {
     const answers = await Promise.allSettled([...this.#members.values()].map((member) => member.forward(method, params, channel, timeoutMs)));
     const answered = answers.find((answer) => answer.status === 'fulfilled');
     if (!answered) throw (answers[0] as PromiseRejectedResult).reason;
-    return ok({});
+    return { result: {} };
   }
 
   /** Every page of one server's list. */
@@ -170,8 +166,8 @@ export class Router implements Upstream {
     return items;
   }
 
-  async #merged(method: string, list: (typeof LISTS)[string], params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcResponse> {
-    if (params?.cursor !== undefined) return ok({ [list.field]: [] });
+  async #merged(method: string, list: (typeof LISTS)[string], params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcAnswer> {
+    if (params?.cursor !== undefined) return { result: { [list.field]: [] } };
     const members = [...this.#members];
     const pages = await Promise.allSettled(members.map(([, member]) => this.#allPages(member, method, list.field, channel, timeoutMs)));
     const items: JsonObject[] = [];
@@ -191,6 +187,6 @@ export class Router implements Upstream {
     if (items.length === 0 && pages.every((page) => page.status === 'rejected')) {
       throw new BackendFailure('down', `none of the servers answered ${method}`);
     }
-    return ok({ [list.field]: items });
+    return { result: { [list.field]: items } };
   }
 }

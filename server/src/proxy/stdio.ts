@@ -12,7 +12,7 @@ import {
   type ServerIdentity,
   type ServerMessage,
 } from './backend.ts';
-import { classify, type JsonObject, type JsonRpcErrorBody, type JsonRpcId, type JsonRpcMessage } from './jsonrpc.ts';
+import { classify, type JsonObject, type JsonRpcAnswer, type JsonRpcId, type JsonRpcMessage } from './jsonrpc.ts';
 
 export interface StdioBackendOptions {
   label: string;
@@ -93,7 +93,7 @@ export class StdioBackend implements Backend {
     this.#write({ jsonrpc: '2.0', method, ...(params === undefined ? {} : { params }) });
   }
 
-  respond(upstreamId: JsonRpcId, answer: { result: JsonObject } | { error: JsonRpcErrorBody }): void {
+  respond(upstreamId: JsonRpcId, answer: JsonRpcAnswer): void {
     this.#write({ jsonrpc: '2.0', id: upstreamId, ...answer });
   }
 

@@ -1,5 +1,5 @@
 import type { BackendStatus, ServerIdentity } from './backend.ts';
-import type { JsonObject, JsonRpcErrorBody, JsonRpcId, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from './jsonrpc.ts';
+import type { JsonObject, JsonRpcAnswer, JsonRpcId, JsonRpcNotification, JsonRpcRequest } from './jsonrpc.ts';
 
 /** Where messages for one client go: the open answer to its request, or its session's stream. */
 export interface ClientChannel {
@@ -23,19 +23,17 @@ export interface SessionDirectory {
 
 export type AnswerOutcome = 'delivered' | 'unknown' | 'forbidden';
 
-export type ClientAnswer = { result: JsonObject } | { error: JsonRpcErrorBody };
-
 /** What the gate forwards to: one MCP server, or several behind prefixes. */
 export interface Upstream {
   /**
-   * Forwards a client request; the caller maps the answer back to the client's own id. Rejects with
-   * a `BackendFailure` when the server cannot answer.
+   * Forwards a client request and gives the server's answer, for the caller to send with the
+   * client's own id. Rejects with a `BackendFailure` when the server cannot answer.
    */
-  forward(method: string, params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcResponse>;
+  forward(method: string, params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcAnswer>;
   /** Passes a client's cancellation of one of its requests on. */
   cancel(origin: string, requestId: JsonRpcId, reason: string | undefined): void;
   /** A client's answer to a request a server sent it. */
-  answer(id: JsonRpcId, answer: ClientAnswer, from: { origin: string; keyHash: string | undefined }): AnswerOutcome;
+  answer(id: JsonRpcId, answer: JsonRpcAnswer, from: { origin: string; keyHash: string | undefined }): AnswerOutcome;
   /** A notification from a client for every server (roots/list_changed). */
   notifyAll(method: string): void;
   /** Forgets a client whose session ended. */
