@@ -1,25 +1,30 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PolicyEngine } from '../../server/src/gate/policyEngine.ts';
+import { PolicyEngine, type BatchDecision } from '../../server/src/gate/policyEngine.ts';
 import { applyCharge } from '../../server/src/gate/accounting.ts';
 import { toolPricing } from '../../server/src/gate/pricing.ts';
-import type { Caller, Decision, KeyRecord } from '../../server/src/gate/types.ts';
+import type { Caller, CallRequest, KeyRecord } from '../../server/src/gate/types.ts';
 import { keyRecord, NOW, policy } from '../helpers/records.ts';
 
 function caller(record: KeyRecord | undefined, clientIp = '127.0.0.1'): Caller {
   return { record, presentedKey: true, clientIp };
 }
 
-function reason(decision: Decision): string {
-  return decision.allowed ? 'allowed' : decision.reason;
+/** The decision on one call: a batch of one. */
+function evaluate(gate: PolicyEngine, who: Caller, request: CallRequest, now: number): BatchDecision {
+  return gate.evaluateBatch(who, [request], now);
+}
+
+function reason(decision: BatchDecision): string {
+  return decision.allAllowed ? 'allowed' : decision.reason;
 }
 
 /** Evaluates, then (if allowed) consumes and charges, as the engine does. */
-function call(gate: PolicyEngine, record: KeyRecord, tool = 'echo', now = NOW, argBytes = 0): Decision {
-  const decision = gate.evaluate(caller(record), { tool, argBytes }, now);
-  if (decision.allowed) {
+function call(gate: PolicyEngine, record: KeyRecord, tool = 'echo', now = NOW, argBytes = 0): BatchDecision {
+  const decision = evaluate(gate, caller(record), { tool, argBytes }, now);
+  if (decision.allAllowed) {
     gate.consume(decision.buckets);
-    applyCharge(record, decision.credits, 1, now);
+    applyCharge(record, decision.totalCredits, 1, now);
   }
   return decision;
 }
@@ -27,17 +32,17 @@ function call(gate: PolicyEngine, record: KeyRecord, tool = 'echo', now = NOW, a
 test('a call costs the tool price, or the default price for unpriced tools', () => {
   const gate = new PolicyEngine(policy({ defaultCreditsPerCall: 2, toolPricing: { search: { creditsPerCall: 5 } } }));
   const record = keyRecord();
-  assert.equal(gate.evaluate(caller(record), { tool: 'search', argBytes: 0 }, NOW).credits, 5);
-  assert.equal(gate.evaluate(caller(record), { tool: 'echo', argBytes: 0 }, NOW).credits, 2);
+  assert.equal(evaluate(gate, caller(record), { tool: 'search', argBytes: 0 }, NOW).totalCredits, 5);
+  assert.equal(evaluate(gate, caller(record), { tool: 'echo', argBytes: 0 }, NOW).totalCredits, 2);
 });
 
 test('creditsPerKbInput adds credits for every started KiB of arguments', () => {
   const gate = new PolicyEngine(policy({ toolPricing: { summarize: { creditsPerCall: 1, creditsPerKbInput: 2 } } }));
   const record = keyRecord();
-  assert.equal(gate.evaluate(caller(record), { tool: 'summarize', argBytes: 0 }, NOW).credits, 1);
-  assert.equal(gate.evaluate(caller(record), { tool: 'summarize', argBytes: 10 }, NOW).credits, 2);
-  assert.equal(gate.evaluate(caller(record), { tool: 'summarize', argBytes: 1024 }, NOW).credits, 3);
-  assert.equal(gate.evaluate(caller(record), { tool: 'summarize', argBytes: 1025 }, NOW).credits, 4);
+  assert.equal(evaluate(gate, caller(record), { tool: 'summarize', argBytes: 0 }, NOW).totalCredits, 1);
+  assert.equal(evaluate(gate, caller(record), { tool: 'summarize', argBytes: 10 }, NOW).totalCredits, 2);
+  assert.equal(evaluate(gate, caller(record), { tool: 'summarize', argBytes: 1024 }, NOW).totalCredits, 3);
+  assert.equal(evaluate(gate, caller(record), { tool: 'summarize', argBytes: 1025 }, NOW).totalCredits, 4);
 });
 
 test('the pricing told to clients names the rate limit that applies: the lower of the tool\'s and the global one', () => {
@@ -54,8 +59,8 @@ test('the pricing told to clients names the rate limit that applies: the lower o
 
 test('keys are refused when missing, unknown, revoked or expired, each with its own reason', () => {
   const gate = new PolicyEngine(policy());
-  assert.equal(reason(gate.evaluate({ record: undefined, presentedKey: false, clientIp: undefined }, { tool: 'echo', argBytes: 0 }, NOW)), 'missing_api_key');
-  assert.equal(reason(gate.evaluate(caller(undefined), { tool: 'echo', argBytes: 0 }, NOW)), 'invalid_api_key');
+  assert.equal(reason(evaluate(gate, { record: undefined, presentedKey: false, clientIp: undefined }, { tool: 'echo', argBytes: 0 }, NOW)), 'missing_api_key');
+  assert.equal(reason(evaluate(gate, caller(undefined), { tool: 'echo', argBytes: 0 }, NOW)), 'invalid_api_key');
   assert.equal(reason(call(gate, keyRecord({ active: false }))), 'key_revoked');
   assert.equal(reason(call(gate, keyRecord({ expiresAt: NOW }))), 'api_key_expired');
   assert.equal(reason(call(gate, keyRecord({ expiresAt: NOW + 1 }))), 'allowed');
@@ -89,7 +94,7 @@ test('the global rate limit counts all tools of a key, and keys do not share it'
   ]);
   assert.equal(reason(call(gate, b)), 'allowed');
   const denied = call(gate, a);
-  assert.ok(!denied.allowed && denied.retryAfterSeconds === 20);
+  assert.ok(!denied.allAllowed && denied.retryAfterSeconds === 20);
   assert.equal(reason(call(gate, a, 'x', NOW + 20_000)), 'allowed');
 });
 
@@ -100,7 +105,7 @@ test('a per-tool rate limit applies to that tool only', () => {
     'allowed', 'allowed', 'tool_rate_limited',
   ]);
   assert.equal(reason(call(gate, record, 'echo')), 'allowed');
-  const status = gate.evaluate(caller(record), { tool: 'search', argBytes: 0 }, NOW).rateLimit;
+  const status = evaluate(gate, caller(record), { tool: 'search', argBytes: 0 }, NOW).rateLimit;
   assert.deepEqual(status, { limit: 2, remaining: 0, resetSeconds: 60 });
 });
 
@@ -150,7 +155,7 @@ test('a key quota replaces the global quota', () => {
 test('IP allowlists accept IPv4 and IPv6 ranges and IPv4-mapped addresses', () => {
   const gate = new PolicyEngine(policy());
   const record = keyRecord({ ipAllowlist: ['10.0.0.0/8', '2001:db8::/32', '192.168.1.7'] });
-  const verdict = (ip: string | undefined) => reason(gate.evaluate(caller(record, ip as string), { tool: 'echo', argBytes: 0 }, NOW));
+  const verdict = (ip: string | undefined) => reason(evaluate(gate, caller(record, ip as string), { tool: 'echo', argBytes: 0 }, NOW));
   assert.equal(verdict('10.1.2.3'), 'allowed');
   assert.equal(verdict('::ffff:10.1.2.3'), 'allowed');
   assert.equal(verdict('2001:db8:1::5'), 'allowed');
@@ -163,13 +168,13 @@ test('IP allowlists accept IPv4 and IPv6 ranges and IPv4-mapped addresses', () =
 test('shadow mode lets refused calls through uncharged and says what it would have refused', () => {
   const gate = new PolicyEngine(policy({ shadowMode: true }));
   const broke = keyRecord({ credits: 0 });
-  const decision = gate.evaluate(caller(broke), { tool: 'echo', argBytes: 0 }, NOW);
-  assert.ok(decision.allowed);
-  assert.equal(decision.credits, 0);
+  const decision = evaluate(gate, caller(broke), { tool: 'echo', argBytes: 0 }, NOW);
+  assert.ok(decision.allAllowed);
+  assert.equal(decision.totalCredits, 0);
   assert.equal(decision.shadowDenial?.reason, 'insufficient_credits');
   const paying = keyRecord({ credits: 5 });
-  const charged = gate.evaluate(caller(paying), { tool: 'echo', argBytes: 0 }, NOW);
-  assert.ok(charged.allowed && charged.credits === 1 && charged.shadowDenial === undefined);
+  const charged = evaluate(gate, caller(paying), { tool: 'echo', argBytes: 0 }, NOW);
+  assert.ok(charged.allAllowed && charged.totalCredits === 1 && charged.shadowDenial === undefined);
 });
 
 test('a batch is admitted whole or not at all, and names the first call that fails', () => {
@@ -193,13 +198,13 @@ test('each call in a batch counts against the rate limit', () => {
   assert.ok(!decision.allAllowed && decision.failedIndex === 5 && decision.reason === 'rate_limited');
 });
 
-test('evaluate does not change state; only consume records rate-limit use', () => {
+test('deciding changes nothing; only consume records rate-limit use', () => {
   const gate = new PolicyEngine(policy({ globalRateLimitPerMin: 1 }));
   const record = keyRecord();
-  for (let i = 0; i < 3; i++) assert.ok(gate.evaluate(caller(record), { tool: 'echo', argBytes: 0 }, NOW).allowed);
+  for (let i = 0; i < 3; i++) assert.ok(evaluate(gate, caller(record), { tool: 'echo', argBytes: 0 }, NOW).allAllowed);
   assert.equal(record.credits, 100);
-  const decision = gate.evaluate(caller(record), { tool: 'echo', argBytes: 0 }, NOW);
-  assert.ok(decision.allowed);
+  const decision = evaluate(gate, caller(record), { tool: 'echo', argBytes: 0 }, NOW);
+  assert.ok(decision.allAllowed);
   gate.consume(decision.buckets);
-  assert.equal(reason(gate.evaluate(caller(record), { tool: 'echo', argBytes: 0 }, NOW)), 'rate_limited');
+  assert.equal(reason(evaluate(gate, caller(record), { tool: 'echo', argBytes: 0 }, NOW)), 'rate_limited');
 });

@@ -4,11 +4,9 @@ import { ipAllowed } from './ipRules.ts';
 import { priceOf, toolPolicy } from './pricing.ts';
 import { checkQuota, currentUsage } from './quota.ts';
 import type {
-  AllowedDecision,
   BucketUpdate,
   CallRequest,
   Caller,
-  Decision,
   Denial,
   KeyRecord,
   Policy,
@@ -94,31 +92,6 @@ export class PolicyEngine {
   /** The checks on the key alone (present, valid, active, not expired, allowed from this address). */
   checkKey(caller: Caller, now: number): Denial | undefined {
     return keyDenial(caller, now);
-  }
-
-  evaluate(caller: Caller, call: CallRequest, now: number): Decision {
-    const batch = this.evaluateBatch(caller, [call], now);
-    if (batch.allAllowed) {
-      const decision: AllowedDecision = {
-        allowed: true,
-        credits: batch.totalCredits,
-        record: batch.record,
-        buckets: batch.buckets,
-        rateLimit: batch.rateLimit,
-      };
-      if (batch.shadowDenial) decision.shadowDenial = batch.shadowDenial;
-      return decision;
-    }
-    const denied: Decision = {
-      allowed: false,
-      reason: batch.reason,
-      message: batch.message,
-      credits: batch.totalCredits,
-      record: batch.record,
-      rateLimit: batch.rateLimit,
-    };
-    if (batch.retryAfterSeconds !== undefined) denied.retryAfterSeconds = batch.retryAfterSeconds;
-    return denied;
   }
 
   /**

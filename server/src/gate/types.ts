@@ -107,26 +107,6 @@ export interface Denial {
   retryAfterSeconds?: number;
 }
 
-export interface AllowedDecision {
-  allowed: true;
-  credits: number;
-  /** In shadow mode: the denial that was not enforced. */
-  shadowDenial?: Denial;
-  /** Undefined only in shadow mode, for a call without a valid key. */
-  record: KeyRecord | undefined;
-  buckets: BucketUpdate[];
-  rateLimit: RateLimitStatus | null;
-}
-
-export interface DeniedDecision extends Denial {
-  allowed: false;
-  credits: number;
-  record: KeyRecord | undefined;
-  rateLimit: RateLimitStatus | null;
-}
-
-export type Decision = AllowedDecision | DeniedDecision;
-
 /** One call to decide on: the tool and the size of its JSON arguments in bytes. */
 export interface CallRequest {
   tool: string;
