@@ -1,5 +1,4 @@
-/** The first Node release with `node:sqlite` without a flag, which the gate's ledger needs. */
-export const SQLITE_NODE = '22.13.0';
+import { SQLITE_NODE } from '../../server/src/lsp/protocol.ts';
 
 function atLeast(version: string, minimum: string): boolean {
   const have = version.replace(/^v/, '').split('.').map(Number);

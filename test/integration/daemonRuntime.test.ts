@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { DidOpenTextDocumentNotification } from 'vscode-languageserver-protocol/node';
-import { StartServer, Status } from '../../server/src/lsp/protocol.ts';
+import { SQLITE_NODE, StartServer, Status } from '../../server/src/lsp/protocol.ts';
 import { ADMIN_KEY } from '../helpers/gate.ts';
 import { DaemonClient } from '../helpers/lsp.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -36,7 +36,7 @@ test('on a Node without node:sqlite the daemon still checks configs, and startin
       adminKey: ADMIN_KEY,
       devKey: undefined,
     }),
-    /does not have\. Set the setting "paygate\.server\.runtime" to a Node 22\.13 or later/,
+    new RegExp(`does not have\\. Set the setting "paygate\\.server\\.runtime" to a Node ${SQLITE_NODE.replaceAll('.', '\\.')} or later`),
   );
   assert.equal((await daemon.connection.sendRequest(Status)).gate.state, 'stopped');
 });

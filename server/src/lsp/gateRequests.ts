@@ -1,9 +1,7 @@
 import { LSPErrorCodes, ResponseError, type Connection } from 'vscode-languageserver/node';
 import { UserFacingError } from '../errors.ts';
-import { CallBatch, CreateKey, idleSnapshot, RevokeKey, StartServer, Status, STOPPED, StopServer, Tools, TopUp, UsageChanged } from './protocol.ts';
+import { CallBatch, CreateKey, idleSnapshot, RevokeKey, SQLITE_NODE, StartServer, Status, STOPPED, StopServer, Tools, TopUp, UsageChanged } from './protocol.ts';
 import type { GateHost } from './gateHost.ts';
-
-const SQLITE_FROM = '22.13';
 
 /** Why a gate cannot run on this Node, when that is the problem. */
 function runtimeProblem(error: unknown): string | undefined {
@@ -11,7 +9,7 @@ function runtimeProblem(error: unknown): string | undefined {
   if (code !== 'ERR_UNKNOWN_BUILTIN_MODULE' || !String((error as Error).message).includes('sqlite')) return undefined;
   return (
     `the gate keeps its ledger in node:sqlite, which this Node (${process.version}, at ${process.execPath}) does not have. ` +
-    `Set the setting "paygate.server.runtime" to a Node ${SQLITE_FROM} or later, for example the output of \`which node\` after installing Node 24.`
+    `Set the setting "paygate.server.runtime" to a Node ${SQLITE_NODE} or later, for example the output of \`which node\` after installing Node 24.`
   );
 }
 

@@ -5,6 +5,9 @@ import { NotificationType, RequestType, RequestType0 } from 'vscode-languageserv
  * ends. The daemon runs the gate and says what state it is in; the extension only shows it.
  */
 
+/** The first Node release with `node:sqlite` without a flag: the daemon needs it to run gates. */
+export const SQLITE_NODE = '22.13.0';
+
 /** A stdio MCP server to gate, as the workspace declares it (`.vscode/mcp.json`) or the user types it. */
 export interface StdioServer {
   /** Becomes the tool prefix (`name:tool`) when several servers are gated together. */
