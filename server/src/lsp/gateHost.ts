@@ -7,6 +7,7 @@ import { toolPricing } from '../gate/pricing.ts';
 import { reloadOnChange } from '../hotReload.ts';
 import { generateApiKey } from '../keys/apiKey.ts';
 import { describeServer } from '../proxy/connect.ts';
+import { LineReader } from '../proxy/lineReader.ts';
 import { listTools, type ListedTool } from '../proxy/listTools.ts';
 import { startGate, type RunningGate } from '../service.ts';
 import {
@@ -35,6 +36,7 @@ const RECHECK_MS = 2000;
 const KEYS_PER_NAMESPACE = 100;
 const NAMESPACES_SHOWN = 50;
 const MINUTE_MS = 60_000;
+const MAX_LOG_LINE_BYTES = 1024 * 1024;
 
 /** A request to the gate was refused; the message says why, for the user. */
 export class GateRequestError extends UserFacingError {}
@@ -97,12 +99,12 @@ function labelOf(source: GateSource, settings: GateSettings): string {
 
 /** A stream that hands each line written to it to `log`. */
 function lineLog(log: (line: string) => void, prefix: string): Writable {
-  let partial = '';
+  const lines = new LineReader(MAX_LOG_LINE_BYTES);
+  const onLine = (line: string) => log(`${prefix}${line}`);
+  const onOversized = () => log(`${prefix}(a line longer than ${MAX_LOG_LINE_BYTES} bytes was left out)`);
   return new Writable({
     write(chunk: Buffer, _encoding, done) {
-      const lines = (partial + chunk.toString('utf8')).split('\n');
-      partial = lines.pop()!;
-      for (const line of lines) log(`${prefix}${line}`);
+      lines.push(chunk, onLine, onOversized);
       done();
     },
   });
