@@ -182,10 +182,7 @@ export class GateHost {
       label,
       configFile,
       adminKey,
-      tools: await listTools(gate.engine.upstream, settings.callTimeoutMs).catch((error: Error) => {
-        this.#log(`cannot list the tools: ${error.message}`);
-        return [];
-      }),
+      tools: (await this.#listTools(gate)) ?? [],
       watcher: undefined,
       unsubscribe: gate.engine.ledger.onChange(() => this.#schedule()),
       samples: [],
@@ -302,12 +299,18 @@ export class GateHost {
   }
 
   async #refreshTools(hosted: Hosted): Promise<void> {
+    hosted.tools = (await this.#listTools(hosted.gate)) ?? hosted.tools;
+    if (this.#hosted === hosted) this.#publishIfChanged();
+  }
+
+  /** The gate's tools, or undefined (and a line in the log) when they cannot be listed. */
+  async #listTools(gate: RunningGate): Promise<ListedTool[] | undefined> {
     try {
-      hosted.tools = await listTools(hosted.gate.engine.upstream, hosted.gate.settings().callTimeoutMs);
+      return await listTools(gate.engine.upstream, gate.settings().callTimeoutMs);
     } catch (error) {
       this.#log(`cannot list the tools: ${(error as Error).message}`);
+      return undefined;
     }
-    if (this.#hosted === hosted) this.#publishIfChanged();
   }
 
   #runningStatus(hosted: Hosted): GateStatus {
