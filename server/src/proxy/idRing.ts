@@ -11,12 +11,6 @@ const EMPTY = -1;
 export class IdRing<T> {
   #ids: number[] = new Array<number>(64).fill(EMPTY);
   #values: (T | undefined)[] = new Array<T | undefined>(64).fill(undefined);
-  #size = 0;
-
-  get size(): number {
-    return this.#size;
-  }
-
   get(id: unknown): T | undefined {
     const index = this.#indexOf(id);
     return index === undefined ? undefined : this.#values[index];
@@ -29,7 +23,6 @@ export class IdRing<T> {
       this.#grow();
       index = id & (this.#ids.length - 1);
     }
-    if (this.#ids[index] === EMPTY) this.#size++;
     this.#ids[index] = id;
     this.#values[index] = value;
   }
@@ -41,7 +34,6 @@ export class IdRing<T> {
     const value = this.#values[index];
     this.#ids[index] = EMPTY;
     this.#values[index] = undefined;
-    this.#size--;
     return value;
   }
 
