@@ -20,19 +20,23 @@ function memoryLedger(): { ledger: Ledger; commits: LedgerBatch[] } {
   return { ledger: new Ledger(store), commits };
 }
 
-test('reservations debit at once and are on disk at the end of the turn, all of a turn in one commit', async () => {
+test('a lone reservation is on disk at once; those made while others are in flight share one write at the end of the turn', async () => {
   const { ledger, commits } = memoryLedger();
   const record = ledger.insert({ ...template, keyHash: 'k' });
-  const reservations = Array.from({ length: 5 }, () => ledger.reserve(record, [{ tool: 'echo', credits: 1 }], NOW));
-  assert.equal(record.credits, 5);
-  assert.equal(commits.length, 0);
-  await Promise.all(reservations.map((r) => r.durable));
+  const lone = ledger.reserve(record, [{ tool: 'echo', credits: 1 }], NOW);
   assert.equal(commits.length, 1);
-  assert.deepEqual(commits[0]!.balances.map((b) => [b.credits, b.inflightCredits, b.inflightCalls]), [[5, 5, 5]]);
-  assert.equal(ledger.store.findKeyByHash('k')!.credits, 5);
-  await Promise.all(reservations.map((r) => ledger.settle(r, r.charges[0]!, null, NOW)));
+  const more = Array.from({ length: 4 }, () => ledger.reserve(record, [{ tool: 'echo', credits: 1 }], NOW));
+  assert.equal(record.credits, 5);
+  assert.equal(commits.length, 1);
+  const reservations = [lone, ...more];
+  await Promise.all(reservations.map((r) => r.durable));
   assert.equal(commits.length, 2);
-  assert.equal(commits[1]!.inserts.length, 5);
+  assert.deepEqual(commits[1]!.balances.map((b) => [b.credits, b.inflightCredits, b.inflightCalls]), [[5, 5, 5]]);
+  assert.equal(ledger.store.findKeyByHash('k')!.credits, 5);
+  const settled = reservations.map((r) => ledger.settle(r, r.charges[0]!, null, NOW));
+  assert.equal(commits.length, 3, 'the last call out writes every settlement of the turn at once');
+  await Promise.all(settled);
+  assert.equal(commits[2]!.inserts.length, 5);
   assert.deepEqual(ledger.store.keysWithCallsInFlight(), []);
 });
 

@@ -48,8 +48,8 @@ const TOOL_STATS_EVERY_MS = 1000;
 /**
  * The credits ledger: the in-memory balances every admission decision reads, and the write-behind
  * that makes them durable. The changes of one event-loop turn are written as one batch at the end
- * of the turn (to a journal, or straight to the store); callers await the promise they are given
- * before acting on a change.
+ * of the turn (to a journal, or straight to the store), or at once when no other call is in flight;
+ * callers await the promise they are given before acting on a change.
  *
  * A reservation is written as the key's debited balance plus the amount still in flight; settling
  * clears the in-flight amount and writes the call's usage event. A gate that dies in between
@@ -69,6 +69,8 @@ export class Ledger {
   /** What everyone who changed something this turn waits for: the turn's batch on disk. */
   #turn: Turn | undefined;
   #scheduled = false;
+  /** Calls admitted and not settled yet, over all keys. */
+  #callsInFlight = 0;
   #nextEventId: number;
   #lastEventAt: number;
   #toolStatsWrittenAt = 0;
@@ -113,7 +115,7 @@ export class Ledger {
     const total = charges.reduce((sum, charge) => sum + charge.credits, 0);
     applyCharge(record, total, charges.length, now);
     this.#moveInFlight(record, total, charges.length);
-    return { record, at: now, charges: [...charges], durable: this.#whenCommitted() };
+    return { record, at: now, charges: [...charges], durable: this.#whenCommitted(this.#callsInFlight === charges.length) };
   }
 
   /** Makes one charge final: kept, or given back with the reason. Resolves once that is on disk. */
@@ -127,7 +129,7 @@ export class Ledger {
       applyRefund(record, charge.credits, 1, reservation.at, now);
       this.#event(record, charge.tool, 0, 'refunded', refundReason, now);
     }
-    return this.#whenCommitted();
+    return this.#whenCommitted(this.#callsInFlight === 0);
   }
 
   /** Records a call that was refused, or in shadow mode would have been. Nothing waits for it. */
@@ -291,6 +293,7 @@ export class Ledger {
     if (!inflight) this.#inflight.set(record, (inflight = { credits: 0, calls: 0 }));
     inflight.credits += credits;
     inflight.calls += calls;
+    this.#callsInFlight += calls;
     this.#dirtyKeys.add(record);
   }
 
@@ -323,10 +326,16 @@ export class Ledger {
     this.#dirtyTools.add(tool);
   }
 
-  #whenCommitted(): Promise<void> {
-    this.#schedule();
+  /**
+   * The promise of the turn's commit. Writing at the end of the turn lets every call of the turn share
+   * one write; with no other call in flight there is nobody to share it with, so it is written now.
+   */
+  #whenCommitted(alone: boolean): Promise<void> {
     this.#turn ??= newTurn();
-    return this.#turn.promise;
+    const { promise } = this.#turn;
+    if (alone) this.#commitTurn(false);
+    else this.#schedule();
+    return promise;
   }
 
   #schedule(): void {
