@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
 import { Gate } from '../../server/src/index.ts';
+import { openStateFile } from '../../server/src/store/open.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 test('evaluate and evaluateBatch decide without changing anything', () => {
@@ -44,4 +45,22 @@ test('with a stateFile, keys and balances outlive the Gate', async () => {
   const second = new Gate({ stateFile });
   assert.equal(second.balance(key), 14);
   second.close();
+});
+
+test('consume records every call in the state as the gate does: charged ones, and refused ones with their reason', async () => {
+  const stateFile = path.join(tempDir(), 'state.db');
+  const gate = new Gate({ stateFile, toolPricing: { search: { creditsPerCall: 4 } } });
+  const { key } = gate.createKey({ credits: 6 });
+  assert.equal((await gate.consume(key, [{ name: 'search' }])).allAllowed, true);
+  assert.equal((await gate.consume(key, [{ name: 'echo' }, { name: 'search' }])).failedIndex, 1);
+  assert.equal((await gate.consume('pg_nobody', [{ name: 'echo' }])).reason, 'invalid_api_key');
+  gate.close();
+  const store = openStateFile(stateFile).store;
+  const events = store.usage({ limit: 10 }).map((event) => [event.tool, event.status, event.credits, event.reason]);
+  store.close();
+  assert.deepEqual(events, [
+    ['search', 'charged', 4, null],
+    ['search', 'denied', 0, 'insufficient_credits'],
+    ['echo', 'denied', 0, 'invalid_api_key'],
+  ]);
 });

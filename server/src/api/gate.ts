@@ -1,6 +1,7 @@
-import { PolicyEngine } from '../gate/policyEngine.ts';
+import { admit } from '../engine/admit.ts';
+import { PolicyEngine, type BatchDecision } from '../gate/policyEngine.ts';
 import { chargedInputBytes, priceOf } from '../gate/pricing.ts';
-import type { DenyReason, Policy, QuotaLimits, ToolPolicy } from '../gate/types.ts';
+import type { CallRequest, Caller, DenyReason, Policy, QuotaLimits, ToolPolicy } from '../gate/types.ts';
 import { displayPrefix, generateApiKey, hashApiKey } from '../keys/apiKey.ts';
 import { newKeyRecord, quotaLimits, type KeyFields } from '../keys/fields.ts';
 import type { Ledger } from '../store/ledger.ts';
@@ -104,36 +105,41 @@ export class Gate {
 
   /** Decides on the calls as one: all may go ahead, or the first that may not is named. Changes nothing. */
   evaluateBatch(apiKey: string | undefined, calls: readonly CallInput[], clientIp?: string): Verdict {
-    return this.#decide(apiKey, calls, clientIp).verdict;
+    const { caller, requests } = this.#request(apiKey, calls, clientIp);
+    return this.#verdict(this.#engine.evaluateBatch(caller, requests, this.#now()), requests);
   }
 
   /**
    * Decides, and if the calls may go ahead, charges them: credits, rate limits and quotas are
-   * taken and the calls are recorded as charged. Resolves when that is on disk (for a `stateFile`).
+   * taken and the calls are recorded as charged; refused calls are recorded as refused, as the
+   * gate does. Resolves when that is on disk (for a `stateFile`).
    */
   async consume(apiKey: string | undefined, calls: readonly CallInput[], clientIp?: string): Promise<Verdict> {
-    const { verdict, decision, now } = this.#decide(apiKey, calls, clientIp);
-    if (!decision.allAllowed || !decision.record || decision.shadowDenial) return verdict;
-    this.#engine.consume(decision.buckets);
-    const reservation = this.#ledger.reserve(decision.record, decision.items, now);
+    const now = this.#now();
+    const { caller, requests } = this.#request(apiKey, calls, clientIp);
+    const { decision, reservation } = admit(this.#engine, this.#ledger, caller, requests, now);
+    const verdict = this.#verdict(decision, requests);
+    if (!reservation) return verdict;
     await reservation.durable;
     await Promise.all(reservation.charges.map((charge) => this.#ledger.settle(reservation, charge, null, now)));
-    return { ...verdict, remainingCredits: decision.record.credits };
+    return { ...verdict, remainingCredits: reservation.record.credits };
   }
 
   close(): void {
     this.#ledger.close();
   }
 
-  #decide(apiKey: string | undefined, calls: readonly CallInput[], clientIp: string | undefined) {
-    const now = this.#now();
+  #request(apiKey: string | undefined, calls: readonly CallInput[], clientIp: string | undefined): { caller: Caller; requests: CallRequest[] } {
     const record = apiKey === undefined ? undefined : this.#ledger.findByHash(hashApiKey(apiKey));
     const requests = calls.map((call) => ({ tool: call.name, argBytes: chargedInputBytes(this.#engine.policy, call.name, call.arguments) }));
-    const decision = this.#engine.evaluateBatch({ record, presentedKey: apiKey !== undefined, clientIp }, requests, now);
-    const remainingCredits = record?.credits ?? null;
+    return { caller: { record, presentedKey: apiKey !== undefined, clientIp }, requests };
+  }
+
+  #verdict(decision: BatchDecision, requests: readonly CallRequest[]): Verdict {
+    const remainingCredits = decision.record?.credits ?? null;
     if (decision.allAllowed) {
       const shadow = decision.shadowDenial;
-      const verdict: Verdict = {
+      return {
         allAllowed: true,
         failedIndex: shadow?.failedIndex ?? null,
         reason: shadow?.reason ?? null,
@@ -142,7 +148,6 @@ export class Gate {
         items: decision.items,
         remainingCredits,
       };
-      return { verdict, decision, now };
     }
     const verdict: Verdict = {
       allAllowed: false,
@@ -154,6 +159,6 @@ export class Gate {
       remainingCredits,
     };
     if (decision.retryAfterSeconds !== undefined) verdict.retryAfterSeconds = decision.retryAfterSeconds;
-    return { verdict, decision, now };
+    return verdict;
   }
 }

@@ -7,7 +7,8 @@ import { memoize } from '../memo.ts';
 import { BackendFailure } from '../proxy/backend.ts';
 import { ErrorCode, isObject, type JsonObject, type JsonRpcAnswer, type JsonRpcErrorBody } from '../proxy/jsonrpc.ts';
 import type { ClientChannel, Upstream } from '../proxy/upstream.ts';
-import type { Charge, Ledger, Reservation } from '../store/ledger.ts';
+import { LedgerUnavailableError, type Charge, type Ledger, type Reservation } from '../store/ledger.ts';
+import { admit, type Admission } from './admit.ts';
 import { parseBatch } from './batch.ts';
 
 /** What the transport knows about who is calling. */
@@ -45,7 +46,8 @@ interface Settled {
   recorded: boolean;
 }
 
-type Admission =
+/** Where a call stands after admission: going ahead (with its reservation, if charged), or answered already. */
+type AdmissionResult =
   | { admitted: true; reservation: Reservation | undefined; rateLimit: RateLimitStatus | null; record: KeyRecord | undefined }
   | { admitted: false; outcome: Outcome };
 
@@ -190,29 +192,21 @@ export class Engine {
     caller: Caller,
     calls: readonly CallRequest[],
     describe: (denial: Denial, failedIndex: number, totalCredits: number) => { message: string; data: JsonObject },
-  ): Promise<Admission> {
-    const now = this.#now();
-    const decision = this.policyEngine.evaluateBatch(caller, calls, now);
+  ): Promise<AdmissionResult> {
+    let admission: Admission;
+    try {
+      admission = admit(this.policyEngine, this.ledger, caller, calls, this.#now());
+      await admission.reservation?.durable;
+    } catch (error) {
+      if (!(error instanceof LedgerUnavailableError)) throw error;
+      return { admitted: false, outcome: this.#ledgerDown(caller.record, error) };
+    }
+    const { decision, reservation } = admission;
     if (!decision.allAllowed) {
-      const tool = calls[decision.failedIndex]?.tool ?? '';
-      this.ledger.recordRefusal(caller.record, tool, decision.reason, 'denied', now);
       const { message, data } = describe(decision, decision.failedIndex, decision.totalCredits);
       return { admitted: false, outcome: this.#refusal(decision, message, caller.record, decision.rateLimit, { creditsRequired: decision.totalCredits, ...data }) };
     }
-    if (decision.shadowDenial) {
-      const tool = calls[decision.shadowDenial.failedIndex]?.tool ?? '';
-      this.ledger.recordRefusal(caller.record, tool, decision.shadowDenial.reason, 'shadow', now);
-    }
-    const record = decision.record;
-    if (!record || decision.shadowDenial) return { admitted: true, reservation: undefined, rateLimit: decision.rateLimit, record };
-    this.policyEngine.consume(decision.buckets);
-    try {
-      const reservation = this.ledger.reserve(record, decision.items, now);
-      await reservation.durable;
-      return { admitted: true, reservation, rateLimit: decision.rateLimit, record };
-    } catch (error) {
-      return { admitted: false, outcome: this.#ledgerDown(record, error) };
-    }
+    return { admitted: true, reservation, rateLimit: decision.rateLimit, record: decision.record };
   }
 
   /** Forwards one request and, if it carries a charge, keeps or refunds the charge durably. */

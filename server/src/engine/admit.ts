@@ -1,0 +1,30 @@
+import type { BatchDecision, PolicyEngine } from '../gate/policyEngine.ts';
+import type { CallRequest, Caller } from '../gate/types.ts';
+import type { Ledger, Reservation } from '../store/ledger.ts';
+
+/** A decision on calls, and the credits reserved for them when they go ahead under a key. */
+export interface Admission {
+  decision: BatchDecision;
+  /** Debited already; the calls may be made once `durable` settles. */
+  reservation: Reservation | undefined;
+}
+
+/**
+ * Decides on calls as one and acts on the decision: a refusal (in shadow mode, what would have been
+ * one) is recorded as a usage event; calls that go ahead take their rate-limit capacity and have their
+ * credits reserved. The gate's transports and the `Gate` library both admit calls this way. Throws a
+ * `LedgerUnavailableError` when charges cannot be recorded.
+ */
+export function admit(policy: PolicyEngine, ledger: Ledger, caller: Caller, calls: readonly CallRequest[], now: number): Admission {
+  const decision = policy.evaluateBatch(caller, calls, now);
+  if (!decision.allAllowed) {
+    ledger.recordRefusal(caller.record, calls[decision.failedIndex]?.tool ?? '', decision.reason, 'denied', now);
+    return { decision, reservation: undefined };
+  }
+  const { shadowDenial, record } = decision;
+  if (shadowDenial) ledger.recordRefusal(caller.record, calls[shadowDenial.failedIndex]?.tool ?? '', shadowDenial.reason, 'shadow', now);
+  if (!record || shadowDenial) return { decision, reservation: undefined };
+  const reservation = ledger.reserve(record, decision.items, now);
+  policy.consume(decision.buckets);
+  return { decision, reservation };
+}
