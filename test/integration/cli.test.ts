@@ -140,11 +140,11 @@ test('paygate-mcp validate: exit 0 for a valid config (notes allowed), 1 with er
   assert.equal((await runCli(['validate', '--config', path.join(dir, 'missing.json')], { cwd: dir })).code, 1);
 });
 
-test('wrap --dry-run starts the server, prints each tool with its price and limit, and names priced tools nobody offers', async () => {
+test('wrap --dry-run starts the server, prints each tool (every page of them) with its price and limit, and names priced tools nobody offers', async () => {
   const dir = tempDir();
   const config = path.join(dir, 'paygate.json');
   fs.writeFileSync(config, JSON.stringify({ serverCommand: process.execPath, serverArgs: [path.join(import.meta.dirname, '..', 'fixtures', 'backend.ts')], toolPricing: { slow: { creditsPerCall: 4, rateLimitPerMin: 10 }, ecko: { creditsPerCall: 2 } }, port: 0 }, null, 2));
-  const result = await runCli(['wrap', '--config', config, '--dry-run', '--tool-price', 'fecth:3'], { cwd: dir });
+  const result = await runCli(['wrap', '--config', config, '--dry-run', '--tool-price', 'fecth:3'], { cwd: dir, env: { TEST_PAGE_SIZE: '3' } });
   assert.equal(result.code, 0, result.stderr);
   const lines = result.stdout.split('\n');
   assert.match(lines[0]!, /^tool\s+credits\/call\s+\+credits\/KiB\s+calls\/min per key$/);

@@ -31,7 +31,7 @@ fs.writeFileSync(
   JSON.stringify({
     servers: [
       { prefix: 'a', serverCommand: process.execPath, serverArgs: [BACKEND] },
-      { prefix: 'b', serverCommand: process.execPath, serverArgs: [BACKEND] },
+      { prefix: 'b', serverCommand: process.execPath, serverArgs: [BACKEND], env: { TEST_PAGE_SIZE: '4' } },
       { prefix: 'r', remoteUrl: remote.url },
     ],
     toolPricing: { 'a:slow': { creditsPerCall: 3 }, 'r:echo': { creditsPerCall: 2 } },
@@ -54,9 +54,11 @@ async function counters(key: string): Promise<[number, number, number]> {
   return [await count('a:count'), await count('b:count'), await count('r:count')];
 }
 
-test('tools/list merges every server under its prefix, with each prefixed tool priced', async () => {
+test('tools/list merges every server under its prefix, every page of each, with each prefixed tool priced', async () => {
   const reply = await gate.mcp({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
   const names: string[] = reply.json.result.tools.map((tool: { name: string }) => tool.name);
+  assert.deepEqual(names.filter((name) => name.startsWith('b:')), names.filter((name) => name.startsWith('a:')).map((name) => name.replace('a:', 'b:')));
+  assert.equal(reply.json.result.nextCursor, undefined);
   for (const name of ['a:echo', 'a:slow', 'b:echo', 'r:echo', 'r:whoami', 'r:progress']) assert.ok(names.includes(name), name);
   const price = (name: string) => reply.json.result.tools.find((tool: { name: string }) => tool.name === name)._meta['paygate/pricing'].creditsPerCall;
   assert.deepEqual([price('a:slow'), price('b:slow'), price('r:echo'), price('a:echo')], [3, 1, 2, 1]);

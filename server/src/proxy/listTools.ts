@@ -1,4 +1,5 @@
 import { isObject, type JsonObject } from './jsonrpc.ts';
+import { allPages } from './pages.ts';
 import type { ClientChannel, Upstream } from './upstream.ts';
 
 /** A tool as a server lists it: its name, and what else the server said about it. */
@@ -11,25 +12,15 @@ export interface ListedTool {
 /** A channel for requests the gate makes on its own behalf: nothing can be delivered to it. */
 export const GATE_ITSELF: ClientChannel = { origin: 'paygate', keyHash: undefined, requestId: undefined, sessionId: undefined, deliver: () => false };
 
-const MAX_PAGES = 100;
-
 /** Every tool the servers offer, over all pages. Throws with the server's message when listing fails. */
 export async function listTools(upstream: Upstream, timeoutMs: number): Promise<ListedTool[]> {
-  const tools: ListedTool[] = [];
-  let cursor: unknown;
-  for (let page = 0; page < MAX_PAGES; page++) {
-    const answer = await upstream.forward('tools/list', cursor === undefined ? undefined : { cursor }, GATE_ITSELF, timeoutMs);
-    if ('error' in answer) throw new Error(`tools/list failed: ${answer.error.message}`);
-    for (const tool of Array.isArray(answer.result.tools) ? answer.result.tools : []) {
-      if (!isObject(tool) || typeof tool.name !== 'string') continue;
-      tools.push({
-        name: tool.name,
-        description: typeof tool.description === 'string' ? tool.description : undefined,
-        inputSchema: isObject(tool.inputSchema) ? tool.inputSchema : undefined,
-      });
-    }
-    cursor = answer.result.nextCursor;
-    if (typeof cursor !== 'string') break;
-  }
-  return tools;
+  const { items, failure } = await allPages(upstream, 'tools/list', 'tools', GATE_ITSELF, timeoutMs);
+  if (failure !== undefined) throw new Error(`tools/list failed: ${failure}`);
+  return items
+    .filter((tool) => typeof tool.name === 'string')
+    .map((tool) => ({
+      name: tool.name as string,
+      description: typeof tool.description === 'string' ? tool.description : undefined,
+      inputSchema: isObject(tool.inputSchema) ? tool.inputSchema : undefined,
+    }));
 }

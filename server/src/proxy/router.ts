@@ -1,11 +1,10 @@
 import { BackendFailure, type BackendStatus, type ServerIdentity } from './backend.ts';
 import { ErrorCode, isObject, type JsonObject, type JsonRpcAnswer, type JsonRpcId } from './jsonrpc.ts';
+import { allPages } from './pages.ts';
 import type { AnswerOutcome, ClientChannel, Upstream } from './upstream.ts';
 
 /** The separator between a server's prefix and its own name for a tool or prompt: `github:search`. */
 export const PREFIX_SEPARATOR = ':';
-
-const MAX_LIST_PAGES = 100;
 
 /** The list methods whose items are merged, with the field that holds the items and what names them. */
 const LISTS: Record<string, { field: string; key: 'name' | 'uri' | 'uriTemplate'; prefixed: boolean }> = {
@@ -151,30 +150,16 @@ export class Router implements Upstream {
     return { result: {} };
   }
 
-  /** Every page of one server's list. */
-  async #allPages(member: Upstream, method: string, field: string, channel: ClientChannel, timeoutMs: number): Promise<JsonObject[]> {
-    const items: JsonObject[] = [];
-    let cursor: unknown;
-    for (let page = 0; page < MAX_LIST_PAGES; page++) {
-      const answer = await member.forward(method, cursor === undefined ? undefined : { cursor }, channel, timeoutMs);
-      if ('error' in answer) break;
-      const got = answer.result[field];
-      if (Array.isArray(got)) items.push(...got.filter(isObject));
-      cursor = answer.result.nextCursor;
-      if (typeof cursor !== 'string') break;
-    }
-    return items;
-  }
-
   async #merged(method: string, list: (typeof LISTS)[string], params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcAnswer> {
     if (params?.cursor !== undefined) return { result: { [list.field]: [] } };
     const members = [...this.#members];
-    const pages = await Promise.allSettled(members.map(([, member]) => this.#allPages(member, method, list.field, channel, timeoutMs)));
+    const pages = await Promise.allSettled(members.map(([, member]) => allPages(member, method, list.field, channel, timeoutMs)));
     const items: JsonObject[] = [];
     pages.forEach((page, index) => {
+      // A server that refuses a page contributes the pages before it; one that cannot be reached, nothing.
       if (page.status !== 'fulfilled') return;
       const prefix = members[index]![0];
-      for (const item of page.value) {
+      for (const item of page.value.items) {
         const key = item[list.key];
         if (typeof key !== 'string') continue;
         if (list.prefixed) items.push({ ...item, [list.key]: `${prefix}${PREFIX_SEPARATOR}${key}` });
