@@ -10,7 +10,7 @@ import {
   type ServerMessage,
 } from './backend.ts';
 import type { JsonObject, JsonRpcAnswer, JsonRpcId, JsonRpcMessage } from './jsonrpc.ts';
-import { PendingRequests } from './pending.ts';
+import { JsonRpcLink } from './link.ts';
 
 type SdkMessage = Parameters<StreamableHTTPClientTransport['send']>[0];
 
@@ -35,19 +35,16 @@ export class RemoteBackend implements Backend {
   onStatusChange: ((status: BackendStatus) => void) | undefined;
   readonly #options: RemoteBackendOptions;
   readonly #transport: StreamableHTTPClientTransport;
-  readonly #pending: PendingRequests;
+  readonly #link: JsonRpcLink;
   #status: BackendStatus = { state: 'starting', restarts: 0 };
   #identity: ServerIdentity | undefined;
-  #nextId = 1;
 
   constructor(options: RemoteBackendOptions) {
     this.label = options.label;
-    this.#pending = new PendingRequests(this.label, (upstreamId) =>
-      this.notify('notifications/cancelled', { requestId: upstreamId, reason: 'timed out at the gate' }),
-    );
+    this.#link = new JsonRpcLink(this.label, (message) => this.#post(message));
     this.#options = options;
     this.#transport = new StreamableHTTPClientTransport(options.url, { requestInit: { headers: { ...options.headers } } });
-    this.#transport.onmessage = (message) => this.#dispatch(message as JsonRpcMessage);
+    this.#transport.onmessage = (message) => this.#link.receive(message as JsonRpcMessage, this.onServerMessage);
     // Failures of requests surface through send(); those of the optional GET stream are not fatal.
     this.#transport.onerror = () => {};
   }
@@ -62,7 +59,7 @@ export class RemoteBackend implements Backend {
 
   async start(): Promise<void> {
     await this.#transport.start();
-    const { response } = this.#send('initialize', handshakeParams(this.#options.clientInfo), this.#options.initTimeoutMs ?? 30_000);
+    const { response } = this.#link.request('initialize', handshakeParams(this.#options.clientInfo), this.#options.initTimeoutMs ?? 30_000);
     this.#identity = identityFrom(await response, this.label);
     this.#transport.setProtocolVersion(this.#identity.protocolVersion);
     this.notify('notifications/initialized');
@@ -71,50 +68,44 @@ export class RemoteBackend implements Backend {
 
   request(method: string, params: JsonObject | undefined, timeoutMs: number): ForwardedRequest {
     if (this.#status.state === 'stopped') {
-      return { upstreamId: this.#nextId++, response: Promise.reject(new BackendFailure('down', `the session with "${this.label}" has ended`)) };
+      return this.#link.refuse(new BackendFailure('down', `the session with "${this.label}" has ended`));
     }
-    return this.#send(method, params, timeoutMs);
+    return this.#link.request(method, params, timeoutMs);
   }
 
   notify(method: string, params?: JsonObject): void {
-    this.#post({ jsonrpc: '2.0', method, ...(params === undefined ? {} : { params }) });
+    this.#link.notify(method, params);
   }
 
   respond(upstreamId: JsonRpcId, answer: JsonRpcAnswer): void {
-    this.#post({ jsonrpc: '2.0', id: upstreamId, ...answer });
+    this.#link.respond(upstreamId, answer);
   }
 
   async close(): Promise<void> {
     if (this.#status.state === 'stopped') return;
     this.#setStatus({ state: 'stopped', restarts: 0, reason: 'the session was closed' });
-    this.#pending.failAll('down', `the session with "${this.label}" was closed`);
+    this.#link.failAll('down', `the session with "${this.label}" was closed`);
     await this.#transport.terminateSession().catch(() => {});
     await this.#transport.close().catch(() => {});
   }
 
-  #send(method: string, params: JsonObject | undefined, timeoutMs: number): ForwardedRequest {
-    const upstreamId = this.#nextId++;
-    const response = this.#pending.wait(upstreamId, method, timeoutMs);
-    this.#transport.send({ jsonrpc: '2.0', id: upstreamId, method, ...(params === undefined ? {} : { params }) } as SdkMessage).then(
+  /**
+   * Sends one message. A request that cannot be delivered fails at once and marks the server down;
+   * one that is delivered marks it up again. Other messages are sent on a best-effort basis.
+   */
+  #post(message: JsonRpcMessage): void {
+    const requestId = 'method' in message && 'id' in message ? message.id : undefined;
+    this.#transport.send(message as SdkMessage).then(
       () => {
-        if (this.#status.state === 'down') this.#setStatus({ state: 'ready', restarts: this.#status.restarts });
+        if (requestId !== undefined && this.#status.state === 'down') this.#setStatus({ state: 'ready', restarts: this.#status.restarts });
       },
       (error: Error) => {
+        if (typeof requestId !== 'number') return;
         const reason = `the MCP server "${this.label}" at ${this.#options.url.href} could not be reached: ${error.message}`;
         if (this.#status.state !== 'stopped') this.#setStatus({ state: 'down', restarts: this.#status.restarts, reason });
-        this.#pending.fail(upstreamId, new BackendFailure('down', reason));
+        this.#link.fail(requestId, new BackendFailure('down', reason));
       },
     );
-    return { upstreamId, response };
-  }
-
-  #post(message: JsonRpcMessage): void {
-    this.#transport.send(message as SdkMessage).catch(() => {});
-  }
-
-  #dispatch(message: JsonRpcMessage): void {
-    if ('method' in message) this.onServerMessage?.(message);
-    else if ('id' in message && message.id !== null) this.#pending.settle(message);
   }
 
   #setStatus(status: BackendStatus): void {

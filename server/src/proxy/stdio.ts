@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import spawn from 'cross-spawn';
 import { LineReader } from './lineReader.ts';
-import { PendingRequests } from './pending.ts';
+import { JsonRpcLink } from './link.ts';
 import {
   BackendFailure,
   handshakeParams,
@@ -50,11 +50,10 @@ export class StdioBackend implements Backend {
   onServerMessage: ((message: ServerMessage) => void) | undefined;
   onStatusChange: ((status: BackendStatus) => void) | undefined;
   readonly #options: StdioBackendOptions;
-  readonly #pending: PendingRequests;
+  readonly #link: JsonRpcLink;
   #child: ChildProcess | undefined;
   #identity: ServerIdentity | undefined;
   #status: BackendStatus = { state: 'starting', restarts: 0 };
-  #nextId = 1;
   #stderrTail = '';
   #restartDelay: number;
   #restartTimer: NodeJS.Timeout | undefined;
@@ -62,9 +61,7 @@ export class StdioBackend implements Backend {
 
   constructor(options: StdioBackendOptions) {
     this.label = options.label;
-    this.#pending = new PendingRequests(this.label, (upstreamId) =>
-      this.notify('notifications/cancelled', { requestId: upstreamId, reason: 'timed out at the gate' }),
-    );
+    this.#link = new JsonRpcLink(this.label, (message) => this.#write(message));
     this.#options = options;
     this.#restartDelay = options.restartDelayMs ?? 250;
   }
@@ -83,18 +80,17 @@ export class StdioBackend implements Backend {
 
   request(method: string, params: JsonObject | undefined, timeoutMs: number): ForwardedRequest {
     if (this.#status.state !== 'ready') {
-      const failure = new BackendFailure('down', `the MCP server "${this.label}" is not running: ${this.#status.reason ?? this.#status.state}`);
-      return { upstreamId: this.#nextId++, response: Promise.reject(failure) };
+      return this.#link.refuse(new BackendFailure('down', `the MCP server "${this.label}" is not running: ${this.#status.reason ?? this.#status.state}`));
     }
-    return this.#send(method, params, timeoutMs);
+    return this.#link.request(method, params, timeoutMs);
   }
 
   notify(method: string, params?: JsonObject): void {
-    this.#write({ jsonrpc: '2.0', method, ...(params === undefined ? {} : { params }) });
+    this.#link.notify(method, params);
   }
 
   respond(upstreamId: JsonRpcId, answer: JsonRpcAnswer): void {
-    this.#write({ jsonrpc: '2.0', id: upstreamId, ...answer });
+    this.#link.respond(upstreamId, answer);
   }
 
   async close(): Promise<void> {
@@ -102,7 +98,7 @@ export class StdioBackend implements Backend {
     this.#setStatus({ state: 'stopped', reason: 'the gate is shutting down' });
     const child = this.#child;
     this.#child = undefined;
-    this.#pending.failAll('down', `the MCP server "${this.label}" was stopped`);
+    this.#link.failAll('down', `the MCP server "${this.label}" was stopped`);
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.stdin?.end();
@@ -184,18 +180,10 @@ export class StdioBackend implements Backend {
   }
 
   async #handshake(): Promise<void> {
-    const { response } = this.#send('initialize', handshakeParams(this.#options.clientInfo), this.#options.initTimeoutMs ?? 30_000);
+    const { response } = this.#link.request('initialize', handshakeParams(this.#options.clientInfo), this.#options.initTimeoutMs ?? 30_000);
     this.#identity = identityFrom(await response, this.label);
     this.notify('notifications/initialized');
     this.#setStatus({ state: 'ready', pid: this.#child?.pid });
-  }
-
-  /** Sends a request whatever the state (the handshake needs that); it fails after `timeoutMs` (0: never). */
-  #send(method: string, params: JsonObject | undefined, timeoutMs: number): ForwardedRequest {
-    const upstreamId = this.#nextId++;
-    const response = this.#pending.wait(upstreamId, method, timeoutMs);
-    this.#write({ jsonrpc: '2.0', id: upstreamId, method, ...(params === undefined ? {} : { params }) });
-    return { upstreamId, response };
   }
 
   /** One line from the server: a JSON-RPC message, or output that is not one (ignored, as MCP's own clients do). */
@@ -206,9 +194,7 @@ export class StdioBackend implements Backend {
     } catch {
       return;
     }
-    if (typeof message === 'string') return;
-    if ('method' in message) this.onServerMessage?.(message);
-    else this.#pending.settle(message);
+    if (typeof message !== 'string') this.#link.receive(message, this.onServerMessage);
   }
 
   #lastStderrLine(): string {
@@ -220,7 +206,7 @@ export class StdioBackend implements Backend {
     if (this.#child !== child) return;
     this.#child = undefined;
     const reason = `the MCP server "${this.label}" ${how}${this.#lastStderrLine()}`;
-    this.#pending.failAll('crashed', reason);
+    this.#link.failAll('crashed', reason);
     if (this.#status.state === 'stopped') return;
     const wasStable = Date.now() - this.#startedAt > STABLE_AFTER_MS;
     if (wasStable) this.#restartDelay = this.#options.restartDelayMs ?? 250;
