@@ -33,6 +33,24 @@ test('the journal is created 0600 and holds each turn as one line until it is ap
   ledger.close();
 });
 
+test('a call whose write fills the journal is answered before the journal is applied; the apply follows in the next turn', async () => {
+  const file = path.join(tempDir(), 'state.db');
+  const ledger = openLedger(openStateFile(file));
+  ledger.insert({ ...template, keyHash: 'k' });
+  const journal = `${file}.journal`;
+  const lines = () => fs.readFileSync(journal, 'utf8').split('\n').filter(Boolean).length;
+  // A lone call writes two lines (its reservation, its settlement); the 256th unapplied line starts an apply.
+  while (lines() < 254) await charge(ledger, 'k', 1);
+  const before = ledger.store.findKeyByHash('k')!.credits;
+  await charge(ledger, 'k', 1);
+  assert.equal(lines(), 256, 'the settlement is on disk when its caller hears of it');
+  assert.equal(ledger.store.findKeyByHash('k')!.credits, before, 'and the journal is not applied yet');
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(lines(), 0);
+  assert.equal(ledger.store.findKeyByHash('k')!.credits, ledger.findByHash('k')!.credits);
+  ledger.close();
+});
+
 test('a gate killed before applying its journal loses nothing: the next start replays it once', async () => {
   const file = path.join(tempDir(), 'state.db');
   const first = openLedger(openStateFile(file));

@@ -39,8 +39,11 @@ const APPLY_AT_BATCHES = 256;
 
 /**
  * Appends each batch to the journal (one write: cheap, and durable against a killed process) and
- * applies the journal to SQLite in larger transactions, at most 200 ms later. At construction it
- * replays what a previous process journaled but did not apply.
+ * applies the journal to SQLite in larger transactions, at most 200 ms later. The apply never runs
+ * inside the turn that wrote: that turn's callers are answered first, so a charge made final on
+ * disk is not held back from its caller for milliseconds (a gate killed then would have kept
+ * charges it never answered). At construction it replays what a previous process journaled but
+ * did not apply.
  */
 export class JournaledWriter implements BatchWriter {
   onFailure: ((error: Error) => void) | undefined;
@@ -49,6 +52,7 @@ export class JournaledWriter implements BatchWriter {
   #unapplied: LedgerBatch[] = [];
   #seq: number;
   #timer: NodeJS.Timeout | undefined;
+  #immediate: NodeJS.Immediate | undefined;
 
   constructor(store: Store, journal: Journal) {
     this.#store = store;
@@ -65,13 +69,15 @@ export class JournaledWriter implements BatchWriter {
   write(batch: LedgerBatch): void {
     this.#journal.append({ seq: ++this.#seq, batch });
     this.#unapplied.push(batch);
-    if (this.#unapplied.length >= APPLY_AT_BATCHES) this.sync();
+    if (this.#unapplied.length >= APPLY_AT_BATCHES) this.#immediate ??= setImmediate(() => this.#syncInBackground());
     else this.#timer ??= setTimeout(() => this.#syncInBackground(), APPLY_EVERY_MS).unref();
   }
 
   sync(): void {
     clearTimeout(this.#timer);
+    clearImmediate(this.#immediate);
     this.#timer = undefined;
+    this.#immediate = undefined;
     if (this.#unapplied.length === 0) return;
     this.#apply(this.#unapplied, this.#seq);
     this.#unapplied = [];
