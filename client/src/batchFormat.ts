@@ -5,7 +5,6 @@ import { plural } from './words.ts';
 
 export type BatchCall = BatchCallParams['calls'][number];
 
-
 function placeholder(schema: unknown): unknown {
   if (!isObject(schema)) return '';
   if (schema.default !== undefined) return schema.default;

@@ -8,7 +8,6 @@ import { inputsOf, parseMcpJson, resolveServer, type DeclaredInput, type Declare
 import { CONFIG_GLOB } from './daemon.ts';
 import type { GateRequest } from './paygate.ts';
 
-
 interface FoundConfig {
   uri: vscode.Uri;
   folder: string;
