@@ -94,13 +94,13 @@ export class RemoteBackend implements Backend {
    * one that is delivered marks it up again. Other messages are sent on a best-effort basis.
    */
   #post(message: JsonRpcMessage): void {
-    const requestId = 'method' in message && 'id' in message ? message.id : undefined;
+    const requestId = 'method' in message && 'id' in message && typeof message.id === 'number' ? message.id : undefined;
     this.#transport.send(message as SdkMessage).then(
       () => {
         if (requestId !== undefined && this.#status.state === 'down') this.#setStatus({ state: 'ready', restarts: this.#status.restarts });
       },
       (error: Error) => {
-        if (typeof requestId !== 'number') return;
+        if (requestId === undefined) return;
         const reason = `the MCP server "${this.label}" at ${this.#options.url.href} could not be reached: ${error.message}`;
         if (this.#status.state !== 'stopped') this.#setStatus({ state: 'down', restarts: this.#status.restarts, reason });
         this.#link.fail(requestId, new BackendFailure('down', reason));
