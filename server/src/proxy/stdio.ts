@@ -180,6 +180,7 @@ export class StdioBackend implements Backend {
   }
 
   async #handshake(): Promise<void> {
+    // Through the link itself: request() refuses until the handshake has made the server ready.
     const { response } = this.#link.request('initialize', handshakeParams(this.#options.clientInfo), this.#options.initTimeoutMs ?? 30_000);
     this.#identity = identityFrom(await response, this.label);
     this.notify('notifications/initialized');
