@@ -57,6 +57,24 @@ const usage = await runJson(path.join(ROOT, 'test', 'bench', 'usageLatency.ts'),
 
 const s = suite.summary;
 const ratio = (a: number, b: number) => (a / b).toFixed(2);
+
+interface RoundResult {
+  callsPerSec: number;
+  latencyMs: { p50: number; p99: number };
+}
+
+/**
+ * paygate / null bridge in each round, lowest to highest. The suite runs the two side by side round
+ * after round, so each round's pair met the same machine; the spread shows how far one ratio can move.
+ */
+function perRound(scenario: string, figure: (result: RoundResult) => number): string {
+  const ours: RoundResult[] = suite.runs.paygate[scenario];
+  const theirs: RoundResult[] = suite.runs.null[scenario];
+  const ratios = ours.map((result, round) => figure(result) / figure(theirs[round]!)).sort((a, b) => a - b);
+  return `${ratios[0]!.toFixed(2)}–${ratios.at(-1)!.toFixed(2)}×`;
+}
+const callsPerSec = (result: RoundResult) => result.callsPerSec;
+
 const sizes: number[] = scale.sizes;
 const first = scale.summary.state[sizes[0]!];
 const last = scale.summary.state[sizes.at(-1)!];
@@ -64,12 +82,12 @@ const cpu = os.cpus();
 const lines = [
   `Machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`,
   '',
-  '| scenario | paygate | null bridge | direct stdio | paygate / null |',
-  '|---|---|---|---|---|',
-  `| tools/call, c=16, calls/s | ${s.paygate['single c=16'].callsPerSec} | ${s.null['single c=16'].callsPerSec} | ${s.direct['single c=16'].callsPerSec} | ${ratio(s.paygate['single c=16'].callsPerSec, s.null['single c=16'].callsPerSec)}× |`,
-  `| tools/call, c=1, p50 ms | ${s.paygate['single c=1'].p50} | ${s.null['single c=1'].p50} | ${s.direct['single c=1'].p50} | ${ratio(s.paygate['single c=1'].p50, s.null['single c=1'].p50)}× |`,
-  `| tools/call, c=16, p99 ms | ${s.paygate['single c=16'].p99} | ${s.null['single c=16'].p99} | ${s.direct['single c=16'].p99} | ${ratio(s.paygate['single c=16'].p99, s.null['single c=16'].p99)}× |`,
-  `| tools/call_batch of 10, c=16, calls/s | ${s.paygate['batch10 c=16'].callsPerSec} | ${s.null['batch10 c=16'].callsPerSec} | ${s.direct['batch10 c=16'].callsPerSec} | ${ratio(s.paygate['batch10 c=16'].callsPerSec, s.null['batch10 c=16'].callsPerSec)}× |`,
+  '| scenario | paygate | null bridge | direct stdio | paygate / null | per round |',
+  '|---|---|---|---|---|---|',
+  `| tools/call, c=16, calls/s | ${s.paygate['single c=16'].callsPerSec} | ${s.null['single c=16'].callsPerSec} | ${s.direct['single c=16'].callsPerSec} | ${ratio(s.paygate['single c=16'].callsPerSec, s.null['single c=16'].callsPerSec)}× | ${perRound('single c=16', callsPerSec)} |`,
+  `| tools/call, c=1, p50 ms | ${s.paygate['single c=1'].p50} | ${s.null['single c=1'].p50} | ${s.direct['single c=1'].p50} | ${ratio(s.paygate['single c=1'].p50, s.null['single c=1'].p50)}× | ${perRound('single c=1', (result) => result.latencyMs.p50)} |`,
+  `| tools/call, c=16, p99 ms | ${s.paygate['single c=16'].p99} | ${s.null['single c=16'].p99} | ${s.direct['single c=16'].p99} | ${ratio(s.paygate['single c=16'].p99, s.null['single c=16'].p99)}× | ${perRound('single c=16', (result) => result.latencyMs.p99)} |`,
+  `| tools/call_batch of 10, c=16, calls/s | ${s.paygate['batch10 c=16'].callsPerSec} | ${s.null['batch10 c=16'].callsPerSec} | ${s.direct['batch10 c=16'].callsPerSec} | ${ratio(s.paygate['batch10 c=16'].callsPerSec, s.null['batch10 c=16'].callsPerSec)}× | ${perRound('batch10 c=16', callsPerSec)} |`,
   '',
   `Batch of 10 against single calls, paygate: ${ratio(s.paygate['batch10 c=16'].callsPerSec, s.paygate['single c=16'].callsPerSec)}× the calls per second. ` +
     `Admission of a ${admission.calls}-call batch (evaluateBatch, every rule on): ${admission.medianUs} µs median, ${admission.p99Us} µs p99.`,
