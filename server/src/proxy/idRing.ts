@@ -11,6 +11,7 @@ const EMPTY = -1;
 export class IdRing<T> {
   #ids: number[] = new Array<number>(64).fill(EMPTY);
   #values: (T | undefined)[] = new Array<T | undefined>(64).fill(undefined);
+
   get(id: unknown): T | undefined {
     const index = this.#indexOf(id);
     return index === undefined ? undefined : this.#values[index];

@@ -17,23 +17,6 @@ export interface Reservation {
   durable: Promise<void>;
 }
 
-/** One event-loop turn's commit, as a promise everyone who changed something in that turn awaits. */
-interface Turn {
-  promise: Promise<void>;
-  resolve: () => void;
-  reject: (error: Error) => void;
-}
-
-function newTurn(): Turn {
-  let resolve!: () => void;
-  let reject!: (error: Error) => void;
-  const promise = new Promise<void>((onResolve, onReject) => {
-    resolve = onResolve;
-    reject = onReject;
-  });
-  return { promise, resolve, reject };
-}
-
 /** Credits and calls admitted for a key but not settled yet. */
 interface InFlight {
   credits: number;
@@ -67,7 +50,7 @@ export class Ledger {
   #dirtyTools = new Set<string>();
   #inserts: UsageEvent[] = [];
   /** What everyone who changed something this turn waits for: the turn's batch on disk. */
-  #turn: Turn | undefined;
+  #turn: PromiseWithResolvers<void> | undefined;
   #scheduled = false;
   /** Calls admitted and not settled yet, over all keys. */
   #callsInFlight = 0;
@@ -331,7 +314,7 @@ export class Ledger {
    * one write; with no other call in flight there is nobody to share it with, so it is written now.
    */
   #whenCommitted(alone: boolean): Promise<void> {
-    this.#turn ??= newTurn();
+    this.#turn ??= Promise.withResolvers<void>();
     const { promise } = this.#turn;
     if (alone) this.#commitTurn(false);
     else this.#schedule();
