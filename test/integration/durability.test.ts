@@ -6,8 +6,12 @@ import { GateProcess, runCli } from '../helpers/gate.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const CREDITS = 100_000;
+const WORKERS = 12;
 
-test('kill -9 under load: after a restart the balance is exactly the credits minus the answered calls', async () => {
+// A kill can fall between a turn's settlements reaching the journal and their answers reaching the
+// sockets (two writes to different files: no order closes that gap). Those calls ran and keep their
+// charge, and their answers die with the process; they can only be calls that were in flight.
+test('kill -9 under load: after a restart every answered call is charged once, and at most the calls in flight besides', async () => {
   const dir = tempDir();
   const first = await GateProcess.start(['--rate-limit', '0'], { dir });
   const { key } = await first.createKey({ credits: CREDITS });
@@ -23,7 +27,7 @@ test('kill -9 under load: after a restart the balance is exactly the credits min
       }
     }
   };
-  const workers = Array.from({ length: 12 }, worker);
+  const workers = Array.from({ length: WORKERS }, worker);
   await new Promise((resolve) => setTimeout(resolve, 1500));
   first.kill('SIGKILL');
   stop = true;
@@ -32,10 +36,12 @@ test('kill -9 under load: after a restart the balance is exactly the credits min
   assert.ok(answered > 50, `only ${answered} calls were answered before the kill`);
 
   const second = await GateProcess.start(['--rate-limit', '0'], { dir });
-  assert.equal(await second.balance(key), CREDITS - answered);
+  const spent = CREDITS - (await second.balance(key));
+  assert.ok(spent >= answered, `${answered} calls were answered but only ${spent} credits are spent: a charge was lost`);
+  assert.ok(spent - answered <= WORKERS, `${spent - answered} calls were charged without an answer, more than the ${WORKERS} that could be in flight`);
   const usage = await second.admin('GET', '/usage?limit=10000');
   const charged = usage.json.events.filter((event: { status: string }) => event.status === 'charged').length;
-  assert.equal(charged, answered);
+  assert.equal(charged, spent);
 });
 
 test('a corrupt state file stops the gate with an error that names it, and the file is not touched', async () => {
