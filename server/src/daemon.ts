@@ -25,6 +25,18 @@ function asConfig(value: unknown): ConfigFile | undefined {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as ConfigFile) : undefined;
 }
 
+/** How long a daemon stopping after an unexpected error waits for its gate (which drains calls for up to 10 s). */
+const FATAL_STOP_MS = 15_000;
+
+/** Logs to the editor, when the connection still works: a failing log must not throw from an error handler. */
+function tell(connection: Connection, line: string): void {
+  try {
+    connection.console.error(line);
+  } catch {
+    process.stderr.write(`${line}\n`);
+  }
+}
+
 const SEVERITY = { error: DiagnosticSeverity.Error, warning: DiagnosticSeverity.Warning, hint: DiagnosticSeverity.Information } as const;
 
 function toLsp(diagnostic: ConfigDiagnostic): Diagnostic {
@@ -43,7 +55,8 @@ function toLsp(diagnostic: ConfigDiagnostic): Diagnostic {
  * `*.paygate.json` and `.paygate/config.json` as they are typed (incremental sync) and as they change
  * on disk, completes and describes tool names from a gate running with the config, and offers the
  * fixes diagnostics carry. It also runs the editor's gate (the `paygate/*` requests of
- * `lsp/protocol.ts`). A failure inside a handler is logged to the client, never fatal.
+ * `lsp/protocol.ts`). A failure inside a handler is logged to the client, never fatal; an error
+ * nothing catches stops the gate cleanly and ends the daemon (exit code 1).
  */
 export function startDaemon(connection: Connection): void {
   const documents = new TextDocuments(TextDocument);
@@ -145,8 +158,25 @@ export function startDaemon(connection: Connection): void {
   const gates = serveGateRequests(connection);
   connection.onShutdown(() => gates.dispose());
 
-  process.on('uncaughtException', (error) => connection.console.error(`paygate daemon: ${error.stack ?? error.message}`));
-  process.on('unhandledRejection', (error) => connection.console.error(`paygate daemon: ${String(error)}`));
+  let failing = false;
+  /**
+   * An error nothing caught leaves the daemon in an unknown state: it stops its gate as a stop
+   * command would (calls in flight finish and are recorded, the ledger is closed) and exits with 1,
+   * and the editor starts it again.
+   */
+  const fail = (error: unknown) => {
+    tell(connection, `paygate daemon: stopping after an unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    if (failing) return;
+    failing = true;
+    const exit = () => process.exit(1);
+    setTimeout(exit, FATAL_STOP_MS);
+    gates.dispose().then(exit, (stopError: unknown) => {
+      tell(connection, `paygate daemon: the gate did not stop cleanly: ${String(stopError)}`);
+      exit();
+    });
+  };
+  process.on('uncaughtException', fail);
+  process.on('unhandledRejection', fail);
   documents.listen(connection);
   connection.listen();
 }

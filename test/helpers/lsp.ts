@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { after } from 'node:test';
 import {
   createProtocolConnection,
@@ -16,14 +16,16 @@ import { CLI, waitFor } from './gate.ts';
 /** The daemon as an editor runs it: `paygate-mcp lsp --stdio` in its own process, spoken to over LSP. */
 export class DaemonClient {
   readonly connection: ProtocolConnection;
+  readonly child: ChildProcess;
   readonly #published: PublishDiagnosticsParams[] = [];
   readonly #waiters: { predicate: (params: PublishDiagnosticsParams) => boolean; resolve: (params: PublishDiagnosticsParams) => void }[] = [];
   /** Every `paygate/usageChanged` snapshot received, oldest first. */
   readonly snapshots: UsageSnapshot[] = [];
   stderr = '';
 
-  private constructor(connection: ProtocolConnection) {
+  private constructor(connection: ProtocolConnection, child: ChildProcess) {
     this.connection = connection;
+    this.child = child;
     connection.onNotification(UsageChanged, (snapshot) => {
       this.snapshots.push(snapshot);
     });
@@ -38,12 +40,12 @@ export class DaemonClient {
     });
   }
 
-  /** Starts the daemon on this Node, or on `node`. */
-  static async start(node = process.execPath): Promise<DaemonClient> {
-    const child = spawn(node, [CLI, 'lsp', '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  /** Starts the daemon on this Node, or on `node`; from `entry`, a script and its arguments, when given. */
+  static async start(node = process.execPath, entry = [CLI, 'lsp', '--stdio']): Promise<DaemonClient> {
+    const child = spawn(node, entry, { stdio: ['pipe', 'pipe', 'pipe'] });
     after(() => child.kill('SIGKILL'));
     const connection = createProtocolConnection(new StreamMessageReader(child.stdout), new StreamMessageWriter(child.stdin));
-    const client = new DaemonClient(connection);
+    const client = new DaemonClient(connection, child);
     child.stderr.on('data', (chunk) => (client.stderr += chunk));
     connection.listen();
     await connection.sendRequest(InitializeRequest.type, { processId: process.pid, rootUri: null, capabilities: {}, workspaceFolders: null });

@@ -18,7 +18,7 @@ function log(line: string): void {
   process.stderr.write(`paygate: ${line}\n`);
 }
 
-/** Starts a gate in the foreground, prints where it is, and stops it cleanly on SIGINT or SIGTERM. */
+/** Starts a gate in the foreground, prints where it is, and stops it cleanly on SIGINT, SIGTERM or SIGHUP (its terminal closed). */
 export async function runGate(settings: GateSettings, options: RunOptions): Promise<void> {
   const admin = settings.adminKey === undefined
     ? keptSecret(adminKeyFile(settings.stateFile), newAdminKey)
@@ -54,6 +54,5 @@ export async function runGate(settings: GateSettings, options: RunOptions): Prom
       },
     );
   };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, stop);
 }

@@ -2,8 +2,9 @@ import type { IncomingMessage } from 'node:http';
 import { HttpError } from './respond.ts';
 
 /**
- * Reads a request body of at most `limit` bytes. Past the limit it stops reading and throws a 413
- * that closes the connection (the rest of the body is never read).
+ * Reads a request body of at most `limit` bytes. Past the limit it stops keeping what arrives and
+ * throws a 413 that closes the connection, once the client has sent the rest (see `sendJson`), so
+ * that the client can read it.
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
@@ -17,15 +18,16 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       size += chunk.length;
       if (size > limit) {
         req.off('data', onData);
-        req.pause();
+        req.off('end', onEnd);
         reject(new HttpError(413, `the request body is larger than the limit of ${limit} bytes`, { connection: 'close' }));
         return;
       }
       chunks.push(chunk);
     };
+    const onEnd = () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     // on(), not once(): the listeners go with the request, and a settled promise ignores what fires later.
     req.on('data', onData);
-    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+    req.on('end', onEnd);
     req.on('error', (error) => reject(new HttpError(400, `the request body could not be read: ${error.message}`)));
   });
 }

@@ -22,7 +22,9 @@ const hostnameOf = memoize((authority: string): string | undefined => {
 
 /**
  * Why a request must be refused because of its `Host` or `Origin` (a web page on another site, or a
- * DNS-rebinding attack), or undefined when it may go ahead.
+ * DNS-rebinding attack), or undefined when it may go ahead. A loopback gate also lets loopback origins
+ * through (local tools send one), but only listed origins get CORS headers (`cors.ts`): a browser
+ * shows a page on an unlisted origin no answer, and refuses its preflights.
  */
 export function hostProblem(headers: IncomingHttpHeaders, policy: HostPolicy): string | undefined {
   const host = headers.host;

@@ -16,6 +16,7 @@ import {
 } from '../proxy/jsonrpc.ts';
 import { JsonParseError, parseJson, readBody } from './body.ts';
 import { acceptsOf, PostChannel, type Accepts } from './postChannel.ts';
+import { allowListedOrigin, answerOptions } from './cors.ts';
 import { credentialsOf } from './credentials.ts';
 import { hostProblem, type HostPolicy } from './hostCheck.ts';
 import { HttpError, sendJson } from './respond.ts';
@@ -57,8 +58,10 @@ export class McpEndpoint {
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
-      const problem = hostProblem(req.headers, this.#options.hostPolicy);
+      const { hostPolicy } = this.#options;
+      const problem = hostProblem(req.headers, hostPolicy);
       if (problem) throw new HttpError(403, problem);
+      allowListedOrigin(req, res, hostPolicy);
       switch (req.method) {
         case 'POST':
           return await this.#post(req, res);
@@ -66,6 +69,8 @@ export class McpEndpoint {
           return this.#get(req, res);
         case 'DELETE':
           return this.#delete(req, res);
+        case 'OPTIONS':
+          return answerOptions(req, res, hostPolicy);
         default:
           throw new HttpError(405, `${req.method} is not supported on /mcp: use POST, GET or DELETE`, { allow: 'POST, GET, DELETE' });
       }

@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import spawn from 'cross-spawn';
 import { LineReader } from './lineReader.ts';
 import { JsonRpcLink } from './link.ts';
+import { signalGroup, stopGroup, trackGroup } from './processGroups.ts';
 import {
   BackendFailure,
   handshakeParams,
@@ -31,6 +32,10 @@ export interface StdioBackendOptions {
 }
 
 const STABLE_AFTER_MS = 30_000;
+/** How long a stopped server may take to exit after SIGTERM before it is killed. */
+const STOP_GRACE_MS = 3000;
+/** Windows has no process groups: there a server is its launcher. */
+const GROUPS = process.platform !== 'win32';
 const STDERR_TAIL_BYTES = 2048;
 /** The longest message a server may send (tool results can carry images); a longer one is dropped. */
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -42,8 +47,9 @@ function describeExit(code: number | null, signal: NodeJS.Signals | null): strin
 /**
  * An MCP server run as a child process, spoken to over stdin/stdout in MCP's stdio framing (one
  * JSON-RPC message per line, decoded whole, so a character split across chunks arrives intact). It
- * gets its own process group, so stopping it stops whatever it started. When it dies it is
- * restarted with backoff; calls in flight then fail with a `BackendFailure`.
+ * gets its own process group, so stopping it stops whatever it started, and the group never outlives
+ * the gate (`processGroups.ts`). When it dies it is restarted with backoff, once everything its
+ * launcher started is gone too; calls in flight then fail with a `BackendFailure`.
  */
 export class StdioBackend implements Backend {
   readonly label: string;
@@ -57,6 +63,8 @@ export class StdioBackend implements Backend {
   #stderrTail = '';
   #restartDelay: number;
   #restartTimer: NodeJS.Timeout | undefined;
+  /** Stopping what a dead launcher left behind. */
+  #stoppingOrphans: Promise<void> = Promise.resolve();
   #startedAt = 0;
 
   constructor(options: StdioBackendOptions) {
@@ -99,21 +107,20 @@ export class StdioBackend implements Backend {
     const child = this.#child;
     this.#child = undefined;
     this.#link.failAll('down', `the MCP server "${this.label}" was stopped`);
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.stdin?.end();
-    this.#signalGroup(child, 'SIGTERM');
-    const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 3000).unref());
-    if ((await Promise.race([exited, timeout])) === 'timeout') this.#signalGroup(child, 'SIGKILL');
+    child?.stdin?.end();
+    await Promise.all([child && this.#stopProcesses(child), this.#stoppingOrphans]);
   }
 
-  #signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  /** Stops the server and whatever its launcher started (its process group; on Windows, the launcher). */
+  async #stopProcesses(child: ChildProcess): Promise<void> {
     if (child.pid === undefined) return;
-    try {
-      process.kill(-child.pid, signal);
-    } catch {
-      child.kill(signal);
-    }
+    if (GROUPS) return stopGroup(child.pid, STOP_GRACE_MS);
+    if (child.exitCode === null && child.signalCode === null) child.kill();
+  }
+
+  #killProcesses(child: ChildProcess): void {
+    if (child.pid !== undefined && GROUPS) signalGroup(child.pid, 'SIGKILL');
+    else child.kill('SIGKILL');
   }
 
   #write(message: JsonRpcMessage): void {
@@ -139,14 +146,18 @@ export class StdioBackend implements Backend {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, ...env },
       cwd,
-      detached: process.platform !== 'win32',
+      detached: GROUPS,
     });
+    if (GROUPS && child.pid !== undefined) trackGroup(child.pid);
     this.#child = child;
     this.#startedAt = Date.now();
     const lines = new LineReader(MAX_MESSAGE_BYTES);
     const onLine = (line: string) => this.#receive(line);
     const onOversized = () => this.#options.stderr?.write(`paygate: the MCP server "${this.label}" sent a message over ${MAX_MESSAGE_BYTES} bytes; it was dropped\n`);
-    child.stdout?.on('data', (chunk: Buffer) => lines.push(chunk, onLine, onOversized));
+    // Once it has exited, what is left of its group may still write: that is not the server any more.
+    child.stdout?.on('data', (chunk: Buffer) => {
+      if (this.#child === child) lines.push(chunk, onLine, onOversized);
+    });
     child.stderr?.on('data', (chunk: Buffer) => {
       this.#options.stderr?.write(chunk);
       this.#stderrTail = (this.#stderrTail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
@@ -174,7 +185,7 @@ export class StdioBackend implements Backend {
         })
         .catch((error: Error) => {
           fail(error.message);
-          this.#signalGroup(child, 'SIGKILL');
+          this.#killProcesses(child);
         });
     });
   }
@@ -215,8 +226,12 @@ export class StdioBackend implements Backend {
     this.#restartDelay = Math.min(delay * 2, this.#options.maxRestartDelayMs ?? 30_000);
     this.#status = { ...this.#status, restarts: this.#status.restarts + 1 };
     this.#setStatus({ state: 'down', reason: `${reason}; restarting in ${delay} ms` });
+    // A launcher (npx, sh -c) that died may leave the server running: it goes before another starts.
+    const orphans = (this.#stoppingOrphans = this.#stopProcesses(child));
     this.#restartTimer = setTimeout(() => {
-      this.#launch().catch(() => {});
+      void orphans.then(() => {
+        if (this.#status.state !== 'stopped') this.#launch().catch(() => {});
+      });
     }, delay);
   }
 }
