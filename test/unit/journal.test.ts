@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { Journal } from '../../server/src/store/journal.ts';
+import { Journal, readJournal } from '../../server/src/store/journal.ts';
 import { openLedger, openStateFile } from '../../server/src/store/open.ts';
 import { mergeBatches } from '../../server/src/store/writer.ts';
 import type { LedgerBatch } from '../../server/src/store/types.ts';
@@ -25,10 +25,10 @@ test('the journal is created 0600 and holds each turn as one line until it is ap
   await charge(ledger, 'k', 3);
   const journal = `${file}.journal`;
   assert.equal(fs.statSync(journal).mode & 0o777, 0o600);
-  assert.equal(fs.readFileSync(journal, 'utf8').trim().split('\n').length, 2);
+  assert.equal(readJournal(journal).entries.length, 2);
   assert.equal(ledger.store.findKeyByHash('k')!.credits, 100, 'not applied yet');
   ledger.flush();
-  assert.equal(fs.readFileSync(journal, 'utf8'), '');
+  assert.deepEqual(readJournal(journal), { databaseId: ledger.store.databaseId, entries: [] });
   assert.equal(ledger.store.findKeyByHash('k')!.credits, 97);
   ledger.close();
 });
@@ -38,7 +38,7 @@ test('a call whose write fills the journal is answered before the journal is app
   const ledger = openLedger(openStateFile(file));
   ledger.insert({ ...template, keyHash: 'k' });
   const journal = `${file}.journal`;
-  const lines = () => fs.readFileSync(journal, 'utf8').split('\n').filter(Boolean).length;
+  const lines = () => readJournal(journal).entries.length;
   // A lone call writes two lines (its reservation, its settlement); the 256th unapplied line starts an apply.
   while (lines() < 254) await charge(ledger, 'k', 1);
   const before = ledger.store.findKeyByHash('k')!.credits;
@@ -82,17 +82,18 @@ test('a journal line cut short by a crash is not replayed, and the lines before 
   second.close();
 });
 
-test('lines already applied are skipped even if the journal was not emptied', () => {
-  const dir = tempDir();
-  const journal = Journal.open(path.join(dir, 'j'));
+test('a journal keeps its header when emptied, and holds whole lines only', () => {
+  const file = path.join(tempDir(), 'j');
+  const journal = Journal.open(file, { syncEachLine: false });
   const batch: LedgerBatch = { balances: [], inserts: [] };
+  journal.start('db-1');
   journal.append({ seq: 1, batch });
   journal.append({ seq: 2, batch });
-  assert.deepEqual(journal.read().map((entry) => entry.seq), [1, 2]);
+  assert.deepEqual(readJournal(file), { databaseId: 'db-1', entries: [{ seq: 1, batch }, { seq: 2, batch }] });
   journal.clear();
-  assert.deepEqual(journal.read(), []);
+  assert.deepEqual(readJournal(file), { databaseId: 'db-1', entries: [] });
   journal.append({ seq: 3, batch });
-  assert.deepEqual(journal.read().map((entry) => entry.seq), [3]);
+  assert.deepEqual(readJournal(file).entries.map((entry) => entry.seq), [3]);
   journal.close();
 });
 
