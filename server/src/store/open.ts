@@ -3,9 +3,9 @@ import path from 'node:path';
 import { UserFacingError } from '../errors.ts';
 import { Journal, JournalDamagedError, readJournal, type JournalEntry } from './journal.ts';
 import { Ledger } from './ledger.ts';
-import { identifyDatabase, SqliteStore } from './sqlite.ts';
+import { DATABASE_ID, identifyDatabase, SqliteStore } from './sqlite.ts';
 import type { Durability } from './types.ts';
-import { JournaledWriter } from './writer.ts';
+import { APPLIED_THROUGH, JournaledWriter } from './writer.ts';
 
 const SQLITE_HEADER = Buffer.from('SQLite format 3\u0000', 'latin1');
 
@@ -80,23 +80,27 @@ function unusable(file: string, error: unknown): StateFileError {
   );
 }
 
-/** The database id stored in `file`, after making sure, without writing to it, that it is a PayGate database. */
-function checkDatabase(file: string): string | undefined {
+/** The meta entries stored in `file`, after making sure, without writing to it, that it is a PayGate database. */
+function checkDatabase(file: string): ReadonlyMap<string, string> {
   let identity: ReturnType<typeof identifyDatabase>;
   try {
     identity = identifyDatabase(file);
   } catch (error) {
     throw unusable(file, error);
   }
-  if (identity.owner === 'paygate') return identity.databaseId;
+  if (identity.owner === 'paygate') return identity.meta;
   const tables = identity.tables.slice(0, 5).join(', ');
   throw new StateFileError(
     `the state file ${file} is another program's SQLite database (application id ${identity.applicationId}, tables ${tables}), not a PayGate state database. It was not changed; pass another --state-file`,
   );
 }
 
-/** The entries of the journal beside `file`, if it belongs to the database `databaseId`. Changes nothing. */
-function recoverJournal(journalFile: string, file: string, databaseId: string | undefined): JournalEntry[] {
+/**
+ * The entries of the journal beside `file`, if they can be replayed into that database (`meta` is
+ * its meta table): it is the database the journal names, and no line between what the database
+ * has applied and the journal's first line is missing. Changes nothing.
+ */
+function recoverJournal(journalFile: string, file: string, meta: ReadonlyMap<string, string>): JournalEntry[] {
   let contents: ReturnType<typeof readJournal>;
   try {
     contents = readJournal(journalFile);
@@ -107,13 +111,28 @@ function recoverJournal(journalFile: string, file: string, databaseId: string | 
         `Repair that line, or restore ${journalFile} from a backup; to start anyway, losing every line from that byte on, cut the file there (truncate -s ${error.offset} ${journalFile})`,
     );
   }
-  // A journal with nothing to replay may be replaced, whoever it belonged to; one without an id predates ids.
-  if (contents.entries.length === 0 || contents.databaseId === undefined || contents.databaseId === databaseId) return contents.entries;
-  throw new StateFileError(
-    `the ledger journal ${journalFile} belongs to another database (id ${contents.databaseId}) than the state file ${file} (id ${databaseId ?? 'none'}): ` +
-      `one of them was restored from a backup or copied. Nothing was changed. Put back the state file that journal belongs to; ` +
-      `or, to keep ${file} as it is, move ${journalFile} away (its ${contents.entries.length} line(s) are then not applied)`,
-  );
+  const { entries } = contents;
+  // A journal with nothing to replay may be replaced, whoever it belonged to.
+  if (entries.length === 0) return entries;
+  const databaseId = meta.get(DATABASE_ID);
+  const appliedThrough = Number(meta.get(APPLIED_THROUGH) ?? 0);
+  const remedy =
+    `Nothing was changed. Put back the state file that journal belongs to; or, to keep ${file} as it is, ` +
+    `move ${journalFile} away (its ${entries.length} line(s) are then not applied)`;
+  // A journal without an id predates ids: only the sequence check applies to it.
+  if (contents.databaseId !== undefined && contents.databaseId !== databaseId) {
+    throw new StateFileError(
+      `the ledger journal ${journalFile} belongs to another database (id ${contents.databaseId}) than the state file ${file} (id ${databaseId ?? 'none'}): ` +
+        `one of them was copied or restored from a backup. ${remedy}`,
+    );
+  }
+  if (entries[0]!.seq > appliedThrough + 1) {
+    throw new StateFileError(
+      `the state file ${file} is older than its ledger journal ${journalFile}: it has applied lines up to ${appliedThrough}, the journal starts at line ${entries[0]!.seq} ` +
+        `(the state file was restored from a backup?). ${remedy}`,
+    );
+  }
+  return entries;
 }
 
 /**
@@ -123,7 +142,7 @@ function recoverJournal(journalFile: string, file: string, databaseId: string | 
  */
 function openSqlite(file: string, kind: 'missing' | 'empty' | 'sqlite', durability: Durability): OpenedState {
   const journalFile = `${file}.journal`;
-  const recovered = recoverJournal(journalFile, file, kind === 'sqlite' ? checkDatabase(file) : undefined);
+  const recovered = recoverJournal(journalFile, file, kind === 'sqlite' ? checkDatabase(file) : new Map());
   if (kind === 'missing') createPrivateFile(file);
   let journal: Journal;
   try {

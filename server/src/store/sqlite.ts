@@ -22,7 +22,7 @@ export const APPLICATION_ID = 0x50474d43;
 /** The tables a PayGate state database made before it carried `APPLICATION_ID` is recognised by. */
 const PAYGATE_TABLES = ['keys', 'events', 'meta'];
 /** Meta entry: a random id made when the database is created; the ledger journal carries it. */
-const DATABASE_ID = 'database-id';
+export const DATABASE_ID = 'database-id';
 
 /** Meta entry: the last event id included in the stored per-tool totals. */
 const TOOL_STATS_THROUGH = 'tool-stats-through-event';
@@ -211,7 +211,7 @@ function pragma(db: DatabaseSync, name: string): number {
 
 /** What a database file holds, as `identifyDatabase` finds it. */
 export type DatabaseIdentity =
-  | { owner: 'paygate'; databaseId: string | undefined }
+  | { owner: 'paygate'; meta: ReadonlyMap<string, string> }
   | { owner: 'other'; applicationId: number; tables: string[] };
 
 /**
@@ -226,8 +226,8 @@ export function identifyDatabase(file: string): DatabaseIdentity {
     const blank = applicationId === 0 && tables.length === 0;
     const ours = applicationId === APPLICATION_ID || (applicationId === 0 && PAYGATE_TABLES.every((table) => tables.includes(table)));
     if (!blank && !ours) return { owner: 'other', applicationId, tables };
-    const row = tables.includes('meta') ? (db.prepare('SELECT value FROM meta WHERE name = ?').get(DATABASE_ID) as Row | undefined) : undefined;
-    return { owner: 'paygate', databaseId: row === undefined ? undefined : String(row.value) };
+    const rows = tables.includes('meta') ? (db.prepare('SELECT name, value FROM meta').all() as Row[]) : [];
+    return { owner: 'paygate', meta: new Map(rows.map((row) => [String(row.name), String(row.value)])) };
   } finally {
     db.close();
   }

@@ -33,7 +33,8 @@ export function mergeBatches(batches: readonly LedgerBatch[]): LedgerBatch {
   return { balances: [...balances.values()], inserts, ...(stats ? { toolStats: { stats, throughEventId } } : {}) };
 }
 
-const APPLIED_THROUGH = 'journal-applied-through';
+/** Meta entry: the sequence number of the last journal line applied to the store. */
+export const APPLIED_THROUGH = 'journal-applied-through';
 const APPLY_EVERY_MS = 200;
 const APPLY_AT_BATCHES = 256;
 
