@@ -81,7 +81,7 @@ function configuredKeys(settings: GateSettings, now: number): ImportedKey[] {
 
 /** Opens the state, refunds what a stopped gate left in flight, and imports the keys it should hold. */
 function prepareLedger(settings: GateSettings, now: number, log: (line: string) => void): Ledger {
-  const state = openStateFile(settings.stateFile);
+  const state = openStateFile(settings.stateFile, settings.durability);
   const ledger = openLedger(state);
   try {
     const recovered = ledger.recoverInterrupted(now);
@@ -116,7 +116,7 @@ function engineOptionsOf(settings: GateSettings): Omit<EngineOptions, 'now'> {
 }
 
 /** Settings that only take effect at start-up; a reload that changes them says so. */
-const FIXED_AT_START = ['host', 'port', 'stateFile', 'adminKey', 'trustedProxies', 'allowedOrigins', 'maxBodyBytes', 'name'] as const;
+const FIXED_AT_START = ['host', 'port', 'stateFile', 'durability', 'adminKey', 'trustedProxies', 'allowedOrigins', 'maxBodyBytes', 'name'] as const;
 
 function listen(server: http.Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -25,6 +25,7 @@ test('a mistake on the command line is one line naming it, and exit code 2', asy
     [['wrap'], /give the MCP server to gate: --server/],
     [['wrap', '--server', 'node a.js | tee log'], /--server must be one command/],
     [['wrap', '--server', 'x', '--admin-key', 'short'], /--admin-key must be at least 16 characters/],
+    [['wrap', '--server', 'x', '--durability', 'disk'], /^paygate-mcp: --durability must be process or power, not "disk"\n$/],
     [['frobnicate'], /unknown command "frobnicate"/],
   ];
   for (const [args, expected] of cases) {

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
+import fs from 'node:fs';
+import { Journal, type JournalIo } from '../../server/src/store/journal.ts';
 import { Ledger } from '../../server/src/store/ledger.ts';
 import { openLedger, openStateFile } from '../../server/src/store/open.ts';
+import { JournaledWriter } from '../../server/src/store/writer.ts';
 import type { LedgerBatch } from '../../server/src/store/types.ts';
 import { keyRecord, NOW } from '../helpers/records.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -86,15 +89,103 @@ test('admin changes are written at once and a rotated key is found only by its n
   assert.equal(ledger.store.findKeyByHash('new')!.credits, 15);
 });
 
-test('a failed commit stops the ledger, and the calls waiting on it are told', async () => {
+/** Resolves once `ledger` takes charges again; the ledger retries a failed write every second. */
+async function recovery(ledger: Ledger): Promise<void> {
+  for (const started = Date.now(); ledger.failure; ) {
+    assert.ok(Date.now() - started < 5000, 'the ledger did not recover');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+test('a reservation that cannot be written is given back and its call refused; the ledger takes charges again once writes succeed', async () => {
   const { ledger } = memoryLedger();
   const record = ledger.insert({ ...template, keyHash: 'k' });
-  ledger.store.commit = () => {
-    throw new Error('disk full');
+  const before = structuredClone(record);
+  const commit = ledger.store.commit.bind(ledger.store);
+  let diskFull = true;
+  ledger.store.commit = (batch) => {
+    if (diskFull) throw new Error('disk full');
+    commit(batch);
   };
-  await assert.rejects(ledger.reserve(record, [{ tool: 'echo', credits: 1 }], NOW).durable, /disk full/);
+  await assert.rejects(ledger.reserve(record, [{ tool: 'echo', credits: 3 }], NOW).durable, /disk full/);
+  assert.deepEqual({ ...record, lastUsedAt: null }, before, 'the debit is rolled back: that call was never made');
   assert.match(ledger.failure!.message, /disk full/);
-  assert.throws(() => ledger.reserve(record, [{ tool: 'echo', credits: 1 }], NOW), /cannot be written/);
+  assert.throws(() => ledger.reserve(record, [{ tool: 'echo', credits: 1 }], NOW), /cannot be written: disk full/);
+
+  diskFull = false;
+  await recovery(ledger);
+  const reservation = ledger.reserve(record, [{ tool: 'echo', credits: 1 }], NOW);
+  await reservation.durable;
+  await ledger.settle(reservation, reservation.charges[0]!, null, NOW);
+  assert.equal(ledger.store.findKeyByHash('k')!.credits, 9);
+  assert.deepEqual(ledger.store.keysWithCallsInFlight(), []);
+});
+
+/** File calls whose writes fail with ENOSPC while `full` is set. */
+function diskThatFills(): JournalIo & { full: boolean } {
+  const io = {
+    full: false,
+    write(fd: number, bytes: Buffer, offset: number): number {
+      if (io.full) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      return fs.writeSync(fd, bytes, offset);
+    },
+    truncate: (fd: number, length: number) => fs.ftruncateSync(fd, length),
+    sync: (fd: number) => fs.fdatasyncSync(fd),
+  };
+  return io;
+}
+
+test('a settlement that cannot be written still settles: the kept charge is refunded (its answer is withheld) and written once the disk has room', async () => {
+  const file = path.join(tempDir(), 'state.db');
+  const state = openStateFile(file);
+  state.journal!.close();
+  const disk = diskThatFills();
+  const ledger = new Ledger(state.store, new JournaledWriter(state.store, Journal.open(`${file}.journal`, { syncEachLine: false, io: disk }), []));
+  const record = ledger.insert({ ...template, keyHash: 'k' });
+  const a = ledger.reserve(record, [{ tool: 'echo', credits: 2 }], NOW);
+  const b = ledger.reserve(record, [{ tool: 'search', credits: 3 }], NOW);
+  await Promise.all([a.durable, b.durable]);
+
+  disk.full = true;
+  await assert.rejects(ledger.settle(a, a.charges[0]!, null, NOW), /ENOSPC/);
+  assert.equal(record.credits, 7, "a's 2 credits are back; b's 3 are still in flight");
+  assert.equal(ledger.toolStats().get('echo')?.calls ?? 0, 0);
+  disk.full = false;
+  await recovery(ledger);
+  await ledger.settle(b, b.charges[0]!, null, NOW);
+  ledger.store.close();
+
+  const restarted = openLedger(openStateFile(file));
+  assert.equal(restarted.recoverInterrupted(NOW), 0, 'nothing was left in flight: the settlement was written');
+  assert.equal(restarted.findByHash('k')!.credits, 7);
+  assert.deepEqual(
+    restarted.store.usage({ limit: 10 }).map((event) => [event.tool, event.status, event.credits]),
+    [['echo', 'refunded', 0], ['search', 'charged', 3]],
+  );
+  restarted.close();
+});
+
+test('a settlement that cannot be written before the gate dies is refunded once at the next start', async () => {
+  const file = path.join(tempDir(), 'state.db');
+  const state = openStateFile(file);
+  state.journal!.close();
+  const disk = diskThatFills();
+  const journal = Journal.open(`${file}.journal`, { syncEachLine: false, io: disk });
+  const ledger = new Ledger(state.store, new JournaledWriter(state.store, journal, []));
+  const record = ledger.insert({ ...template, keyHash: 'k' });
+  const a = ledger.reserve(record, [{ tool: 'echo', credits: 2 }], NOW);
+  await a.durable;
+  disk.full = true;
+  await assert.rejects(ledger.settle(a, a.charges[0]!, null, NOW), /ENOSPC/);
+  // The gate dies: its files close without anything more written.
+  journal.close();
+  ledger.store.close();
+
+  const restarted = openLedger(openStateFile(file));
+  assert.equal(restarted.recoverInterrupted(NOW), 1);
+  assert.equal(restarted.findByHash('k')!.credits, 10);
+  assert.deepEqual(restarted.store.usage({ limit: 10 }).map((event) => event.status), ['interrupted']);
+  restarted.close();
 });
 
 test('per-tool totals survive a crash: the store counts the events written after the last saved totals', async () => {

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
 import { Ledger } from '../../server/src/store/ledger.ts';
-import { markLegacyImported, openStateFile, StateFileError } from '../../server/src/store/open.ts';
+import { markLegacyImported, openLedger, openStateFile, StateFileError } from '../../server/src/store/open.ts';
+import { APPLICATION_ID } from '../../server/src/store/sqlite.ts';
 import { keyRecord, NOW } from '../helpers/records.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -108,4 +110,62 @@ test('every event of a large batch is stored exactly as given, in order', () => 
   store.commit({ balances: [], inserts });
   assert.deepEqual(store.usage({ limit: 1000 }), inserts);
   store.close();
+});
+
+function sql(file: string, statements: string): void {
+  const db = new DatabaseSync(file);
+  db.exec(statements);
+  db.close();
+}
+
+function pragma(file: string, name: string): unknown {
+  const db = new DatabaseSync(file, { readOnly: true });
+  const value = (db.prepare(`PRAGMA ${name}`).get() as Record<string, unknown>)[name];
+  db.close();
+  return value;
+}
+
+test("another program's SQLite database is refused before anything is written to it", () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'notes.db');
+  sql(file, 'CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes (body) VALUES (\'mine\');');
+  const bytes = fs.readFileSync(file);
+  assert.throws(
+    () => openStateFile(file),
+    (error: Error) => error instanceof StateFileError && error.message.includes(file) && /another program's SQLite database.*notes/.test(error.message),
+  );
+  assert.deepEqual(fs.readFileSync(file), bytes);
+  assert.deepEqual(fs.readdirSync(dir), ['notes.db'], 'no journal or other file beside it');
+});
+
+test('a database that carries another application id is refused even with tables named like ours', () => {
+  const file = path.join(tempDir(), 'state.db');
+  sql(file, 'PRAGMA application_id = 7; CREATE TABLE keys (id INTEGER); CREATE TABLE events (id INTEGER); CREATE TABLE meta (name TEXT, value TEXT);');
+  assert.throws(() => openStateFile(file), /application id 7/);
+});
+
+test('new state databases carry PayGate\'s application id; one from before it is adopted, its keys kept', () => {
+  const file = path.join(tempDir(), 'state.db');
+  const first = openStateFile(file).store;
+  first.insertKey(newKey);
+  const id = first.databaseId;
+  first.close();
+  assert.equal(pragma(file, 'application_id'), APPLICATION_ID);
+  sql(file, "PRAGMA application_id = 0; DELETE FROM meta WHERE name = 'database-id';");
+  const adopted = openStateFile(file).store;
+  assert.equal(adopted.findKeyByHash('abc')!.credits, 42);
+  assert.notEqual(adopted.databaseId, id);
+  adopted.close();
+  assert.equal(pragma(file, 'application_id'), APPLICATION_ID);
+});
+
+test('a state file that fails to open releases it: fixed, it opens again in the same process', () => {
+  const file = path.join(tempDir(), 'state.db');
+  openStateFile(file).store.close();
+  sql(file, 'PRAGMA user_version = 99;');
+  assert.throws(() => openStateFile(file), /newer paygate-mcp/);
+  sql(file, 'PRAGMA user_version = 1;');
+  const ledger = openLedger(openStateFile(file));
+  ledger.insert(newKey);
+  ledger.close();
 });

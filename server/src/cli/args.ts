@@ -39,6 +39,7 @@ export const WRAP_OPTIONS = {
   'import-key': { type: 'string', multiple: true },
   'state-file': { type: 'string' },
   'no-state': { type: 'boolean' },
+  durability: { type: 'string' },
   'refund-on-failure': { type: 'boolean' },
   'trust-proxy': { type: 'boolean' },
   'allowed-origin': { type: 'string', multiple: true },
@@ -73,6 +74,12 @@ export function wholeNumber(flag: string, raw: string, min: number, max: number)
     throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, not "${raw}"`);
   }
   return value;
+}
+
+/** One of `values`; anything else is a `UsageError` naming the flag and the values it takes. */
+export function oneOf<Value extends string>(flag: string, raw: string, values: readonly Value[]): Value {
+  if ((values as readonly string[]).includes(raw)) return raw as Value;
+  throw new UsageError(`${flag} must be ${values.join(' or ')}, not "${raw}"`);
 }
 
 /** `name:n[,name:n]` pairs; the name may itself contain `:` (prefixed tools), the number follows the last one. */
@@ -188,6 +195,7 @@ export function resolveSettings(flags: WrapFlags, options: ResolveOptions = {}):
     refundOnFailure: flags['refund-on-failure'] ?? file.refundOnFailure ?? false,
     adminKey: flags['admin-key'] ?? file.adminKey,
     stateFile: flags['no-state'] ? ':memory:' : (flags['state-file'] ?? file.stateFile ?? defaults.stateFile),
+    durability: flags.durability === undefined ? (file.durability ?? DEFAULTS.durability) : oneOf('--durability', flags.durability, ['process', 'power']),
     importKeys,
     trustedProxies: trust === true ? 1 : trust === false ? 0 : trust,
     allowedOrigins: [...(file.allowedOrigins ?? []), ...(flags['allowed-origin'] ?? [])],

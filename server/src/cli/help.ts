@@ -26,6 +26,8 @@ Usage: paygate-mcp wrap --server "<command>" [flags]
   --state-file <file>     SQLite state (default .paygate/state.db); a paygate-mcp 2.x JSON
                           state file is imported into <file>.sqlite and left untouched
   --no-state              keep nothing on disk
+  --durability <mode>     process (default): charges survive the gate being killed;
+                          power: also a power loss (the journal is synced; slower)
   --admin-key <s>         admin key (default: made on first start, kept beside the state)
   --show-admin-key        print the kept admin key
   --import-key <k:n,...>  create these keys with n credits if they do not exist

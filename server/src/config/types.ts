@@ -1,6 +1,7 @@
 import type { QuotaLimits, ToolPolicy } from '../gate/types.ts';
 import type { KeyFields } from '../keys/fields.ts';
 import type { ServerSpec } from '../proxy/connect.ts';
+import type { Durability } from '../store/types.ts';
 
 export type { ServerSpec };
 
@@ -33,6 +34,7 @@ export interface ConfigFile {
   refundOnFailure?: boolean;
   adminKey?: string;
   stateFile?: string;
+  durability?: Durability;
   importKeys?: Record<string, number | ImportKeyEntry>;
   trustProxy?: boolean | number;
   allowedOrigins?: string[];
@@ -72,6 +74,7 @@ export interface GateSettings {
   adminKey: string | undefined;
   /** A file path, or `:memory:` for no persistence. */
   stateFile: string;
+  durability: Durability;
   importKeys: Record<string, KeyFields>;
   trustedProxies: number;
   allowedOrigins: string[];
@@ -87,6 +90,7 @@ export const DEFAULTS = {
   defaultCreditsPerCall: 1,
   globalRateLimitPerMin: 60,
   stateFile: '.paygate/state.db',
+  durability: 'process',
   callTimeoutMs: 60_000,
   maxBodyBytes: 1024 * 1024,
   maxBatchSize: 100,

@@ -25,8 +25,18 @@ interface InFlight {
 
 export class LedgerUnavailableError extends Error {}
 
+/** A charge kept this turn: if the turn's write fails, its caller is not answered, so it is refunded. */
+interface Kept {
+  reservation: Reservation;
+  charge: Charge;
+  event: UsageEvent;
+}
+
 const NOTHING_IN_FLIGHT: InFlight = { credits: 0, calls: 0 };
 const TOOL_STATS_EVERY_MS = 1000;
+/** How soon a ledger that could not write tries again. */
+const RETRY_WRITE_MS = 1000;
+const UNRECORDED_REASON = 'the gate could not record the outcome, so the answer was withheld';
 
 /**
  * The credits ledger: the in-memory balances every admission decision reads, and the write-behind
@@ -38,6 +48,11 @@ const TOOL_STATS_EVERY_MS = 1000;
  * clears the in-flight amount and writes the call's usage event. A gate that dies in between
  * leaves an in-flight amount behind, and the next start refunds it: those callers never got an
  * answer. One process owns a store; the SQLite store's exclusive lock enforces it.
+ *
+ * A turn whose write fails is undone where its callers hear of the failure: its reservations are
+ * given back (those calls are not made) and the charges it kept are refunded (those answers are
+ * withheld); the rest of it is written with a later turn. Until a write succeeds again, the ledger
+ * refuses new charges (`failure` says why) and retries every second.
  */
 export class Ledger {
   readonly store: Store;
@@ -49,6 +64,9 @@ export class Ledger {
   #dirtyKeys = new Set<KeyRecord>();
   #dirtyTools = new Set<string>();
   #inserts: UsageEvent[] = [];
+  /** This turn's reservations and kept charges: what to undo if its write fails. */
+  #turnReservations: Reservation[] = [];
+  #turnKept: Kept[] = [];
   /** What everyone who changed something this turn waits for: the turn's batch on disk. */
   #turn: PromiseWithResolvers<void> | undefined;
   #scheduled = false;
@@ -58,6 +76,7 @@ export class Ledger {
   #lastEventAt: number;
   #toolStatsWrittenAt = 0;
   #failure: Error | undefined;
+  #retry: NodeJS.Timeout | undefined;
   readonly #listeners = new Set<() => void>();
   readonly #commitAtEndOfTurn = () => this.#commitTurn(false);
 
@@ -71,7 +90,7 @@ export class Ledger {
     this.#lastEventAt = store.lastEventAt();
   }
 
-  /** Why the ledger stopped accepting charges, if it did. */
+  /** Why the ledger refuses charges until a write succeeds again, if it does. */
   get failure(): Error | undefined {
     return this.#failure;
   }
@@ -98,7 +117,10 @@ export class Ledger {
     const total = charges.reduce((sum, charge) => sum + charge.credits, 0);
     applyCharge(record, total, charges.length, now);
     this.#moveInFlight(record, total, charges.length);
-    return { record, at: now, charges: [...charges], durable: this.#whenCommitted(this.#callsInFlight === charges.length) };
+    const reservation: Reservation = { record, at: now, charges: [...charges], durable: this.#turnCommitted() };
+    this.#turnReservations.push(reservation);
+    this.#commitSoon(this.#callsInFlight === charges.length);
+    return reservation;
   }
 
   /** Makes one charge final: kept, or given back with the reason. Resolves once that is on disk. */
@@ -106,7 +128,7 @@ export class Ledger {
     const { record } = reservation;
     this.#moveInFlight(record, -charge.credits, -1);
     if (refundReason === null) {
-      this.#event(record, charge.tool, charge.credits, 'charged', null, now);
+      this.#turnKept.push({ reservation, charge, event: this.#event(record, charge.tool, charge.credits, 'charged', null, now) });
       this.#bumpTool(charge.tool, 1, charge.credits, 0);
     } else {
       applyRefund(record, charge.credits, 1, reservation.at, now);
@@ -198,30 +220,49 @@ export class Ledger {
     return this.#toolStats;
   }
 
-  /** Makes everything recorded so far durable and visible to the store's queries (for admin reads and changes). */
+  /**
+   * Makes everything recorded so far durable and visible to the store's queries (for admin reads and
+   * changes); throws `LedgerUnavailableError` if it cannot. Once it succeeds, the ledger takes charges again.
+   */
   flush(): void {
-    this.#commitTurn(false);
+    if (!this.#commitTurn(false)) throw this.#unavailable();
     this.#sync();
+    this.#recovered();
   }
 
+  /** Writes what is pending and closes the store; the files are closed even if that write fails. */
   close(): void {
-    this.#commitTurn(true);
-    this.#sync();
-    this.#writer.close();
-    this.store.close();
+    clearTimeout(this.#retry);
+    try {
+      if (!this.#commitTurn(true)) throw this.#unavailable();
+      this.#sync();
+    } finally {
+      try {
+        this.#writer.close();
+      } finally {
+        this.store.close();
+      }
+    }
   }
 
   /**
    * Writes this turn's changes as one batch, then tells everyone waiting. Per-tool totals go along
    * at most once a second (or when `withToolStats`): after a crash they are rebuilt from the events.
+   * False if the write failed: the turn is undone and its callers are told.
    */
-  #commitTurn(withToolStats: boolean): void {
+  #commitTurn(withToolStats: boolean): boolean {
     this.#scheduled = false;
     const turn = this.#turn;
+    const reservations = this.#turnReservations;
+    const kept = this.#turnKept;
     this.#turn = undefined;
+    this.#turnReservations = [];
+    this.#turnKept = [];
     const writeToolStats = this.#dirtyTools.size > 0 && (withToolStats || Date.now() - this.#toolStatsWrittenAt >= TOOL_STATS_EVERY_MS);
     if (this.#dirtyKeys.size > 0 || this.#inserts.length > 0 || writeToolStats) {
       const batch: LedgerBatch = { balances: [...this.#dirtyKeys].map((record) => this.#balanceOf(record)), inserts: this.#inserts };
+      const dirtyKeys = this.#dirtyKeys;
+      const dirtyTools = this.#dirtyTools;
       if (writeToolStats) {
         const stats: Record<string, ToolStats> = {};
         for (const tool of this.#dirtyTools) stats[tool] = { ...this.#toolStats.get(tool)! };
@@ -234,12 +275,35 @@ export class Ledger {
       try {
         this.#writer.write(batch);
       } catch (error) {
+        // Nothing of the batch is written: it goes with the next write, undone where its callers hear of it.
+        for (const record of dirtyKeys) this.#dirtyKeys.add(record);
+        for (const tool of dirtyTools) this.#dirtyTools.add(tool);
+        this.#inserts = batch.inserts;
+        this.#undo(reservations, kept);
         turn?.reject(this.#fail(error));
-        return;
+        return false;
       }
       this.#changed();
     }
     turn?.resolve();
+    return true;
+  }
+
+  /** Gives back reservations that are not on disk, and refunds kept charges whose callers will not be answered. */
+  #undo(reservations: readonly Reservation[], kept: readonly Kept[]): void {
+    // As of the key's latest use: an earlier time would start its quota day afresh.
+    const latest = (record: KeyRecord, at: number) => Math.max(at, record.lastUsedAt ?? at);
+    for (const { record, at, charges } of reservations) {
+      const total = charges.reduce((sum, charge) => sum + charge.credits, 0);
+      applyRefund(record, total, charges.length, at, latest(record, at));
+      this.#moveInFlight(record, -total, -charges.length);
+    }
+    for (const { reservation, charge, event } of kept) {
+      applyRefund(reservation.record, charge.credits, 1, reservation.at, latest(reservation.record, event.at));
+      this.#bumpTool(charge.tool, -1, -charge.credits, 0);
+      Object.assign(event, { credits: 0, status: 'refunded', reason: UNRECORDED_REASON } satisfies Partial<UsageEvent>);
+    }
+    this.#changed();
   }
 
   #sync(): void {
@@ -250,10 +314,32 @@ export class Ledger {
     }
   }
 
-  /** Stops the ledger: from now on it refuses charges, with the reason. */
+  /** Refuses charges from now on, with the reason, until a write succeeds again (tried every second). */
   #fail(error: unknown): LedgerUnavailableError {
-    this.#failure ??= error instanceof Error ? error : new Error(String(error));
-    return new LedgerUnavailableError(`the ledger cannot be written: ${this.#failure.message}`);
+    this.#failure = error instanceof Error ? error : new Error(String(error));
+    this.#retry ??= setTimeout(() => this.#retryWrites(), RETRY_WRITE_MS).unref();
+    return this.#unavailable();
+  }
+
+  #unavailable(): LedgerUnavailableError {
+    return new LedgerUnavailableError(`the ledger cannot be written: ${this.#failure?.message ?? 'unknown error'}`);
+  }
+
+  #retryWrites(): void {
+    this.#retry = undefined;
+    try {
+      this.flush();
+    } catch {
+      // Still failing: `#fail` has set the next try.
+    }
+  }
+
+  #recovered(): void {
+    if (this.#failure === undefined) return;
+    this.#failure = undefined;
+    clearTimeout(this.#retry);
+    this.#retry = undefined;
+    this.#changed();
   }
 
   #balanceOf(record: KeyRecord): BalanceRow {
@@ -280,10 +366,10 @@ export class Ledger {
     this.#dirtyKeys.add(record);
   }
 
-  #event(record: KeyRecord | undefined, tool: string, credits: number, status: EventStatus, reason: string | null, now: number): void {
+  #event(record: KeyRecord | undefined, tool: string, credits: number, status: EventStatus, reason: string | null, now: number): UsageEvent {
     // Event times never go back, even if the clock does: usage queries by time rely on it.
     this.#lastEventAt = Math.max(this.#lastEventAt, now);
-    this.#inserts.push({
+    const event: UsageEvent = {
       id: this.#nextEventId++,
       at: this.#lastEventAt,
       keyId: record?.id ?? null,
@@ -294,7 +380,9 @@ export class Ledger {
       credits,
       status,
       reason,
-    });
+    };
+    this.#inserts.push(event);
+    return event;
   }
 
   #bumpTool(tool: string, calls: number, credits: number, denied: number): void {
@@ -314,11 +402,19 @@ export class Ledger {
    * one write; with no other call in flight there is nobody to share it with, so it is written now.
    */
   #whenCommitted(alone: boolean): Promise<void> {
+    const promise = this.#turnCommitted();
+    this.#commitSoon(alone);
+    return promise;
+  }
+
+  #turnCommitted(): Promise<void> {
     this.#turn ??= Promise.withResolvers<void>();
-    const { promise } = this.#turn;
+    return this.#turn.promise;
+  }
+
+  #commitSoon(alone: boolean): void {
     if (alone) this.#commitTurn(false);
     else this.#schedule();
-    return promise;
   }
 
   #schedule(): void {

@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import type { KeyRecord, QuotaLimits } from '../gate/types.ts';
 import type {
   BalanceRow,
+  Durability,
   EventStatus,
   KeyQuery,
   KeyTotals,
@@ -14,6 +16,13 @@ import type {
 } from './types.ts';
 
 const SCHEMA_VERSION = 1;
+
+/** `PRAGMA application_id` of a PayGate state database ("PGMC"): other programs' SQLite files are refused. */
+export const APPLICATION_ID = 0x50474d43;
+/** The tables a PayGate state database made before it carried `APPLICATION_ID` is recognised by. */
+const PAYGATE_TABLES = ['keys', 'events', 'meta'];
+/** Meta entry: a random id made when the database is created; the ledger journal carries it. */
+export const DATABASE_ID = 'database-id';
 
 /** Meta entry: the last event id included in the stored per-tool totals. */
 const TOOL_STATS_THROUGH = 'tool-stats-through-event';
@@ -196,6 +205,71 @@ function keyFilter(query: KeyQuery): { where: string; params: SQLInputValue[] } 
   return { where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params };
 }
 
+function pragma(db: DatabaseSync, name: string): number {
+  return num((db.prepare(`PRAGMA ${name}`).get() as Row)[name]!);
+}
+
+/** What a database file holds, as `identifyDatabase` finds it. */
+export type DatabaseIdentity =
+  | { owner: 'paygate'; meta: ReadonlyMap<string, string> }
+  | { owner: 'other'; applicationId: number; tables: string[] };
+
+/**
+ * Whose database `file` is, read without writing to it: PayGate's (it carries `APPLICATION_ID`, or
+ * it is blank, or it has PayGate's tables from before the id), or another program's.
+ */
+export function identifyDatabase(file: string): DatabaseIdentity {
+  const db = new DatabaseSync(file, { readOnly: true });
+  try {
+    const applicationId = pragma(db, 'application_id');
+    const tables = (db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all() as Row[]).map((row) => String(row.name));
+    const blank = applicationId === 0 && tables.length === 0;
+    const ours = applicationId === APPLICATION_ID || (applicationId === 0 && PAYGATE_TABLES.every((table) => tables.includes(table)));
+    if (!blank && !ours) return { owner: 'other', applicationId, tables };
+    const rows = tables.includes('meta') ? (db.prepare('SELECT name, value FROM meta').all() as Row[]) : [];
+    return { owner: 'paygate', meta: new Map(rows.map((row) => [String(row.name), String(row.value)])) };
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Opens the database, sets it up and migrates it: a new or older database gets the schema, the
+ * application id and a database id. Closes it again if any of that fails.
+ */
+function openDatabase(location: string, durability: Durability): DatabaseSync {
+  const db = new DatabaseSync(location);
+  try {
+    // New files get SQLite's default 4 KiB pages: the ledger writes hundreds of rows per transaction.
+    // `FULL` syncs each commit: for "power" durability, the journal is only emptied after that.
+    const synchronous = durability === 'power' ? 'FULL' : 'NORMAL';
+    db.exec(`PRAGMA page_size = 4096; PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = ${synchronous};`);
+    migrate(db);
+    return db;
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
+function migrate(db: DatabaseSync): void {
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    const version = pragma(db, 'user_version');
+    if (version > SCHEMA_VERSION) {
+      throw new Error(`it was written by a newer paygate-mcp (schema ${version}; this one reads up to ${SCHEMA_VERSION})`);
+    }
+    db.exec(SCHEMA);
+    if (version !== SCHEMA_VERSION) db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    if (pragma(db, 'application_id') !== APPLICATION_ID) db.exec(`PRAGMA application_id = ${APPLICATION_ID}`);
+    db.prepare('INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)').run(DATABASE_ID, randomUUID());
+    db.exec('COMMIT');
+  } catch (error) {
+    if (db.isTransaction) db.exec('ROLLBACK');
+    throw error;
+  }
+}
+
 /**
  * The SQLite store: WAL journal, `synchronous=NORMAL` (a committed transaction survives a killed
  * process), exclusive locking so that a second gate cannot open the same file and spend the same
@@ -218,15 +292,17 @@ export class SqliteStore implements Store {
   readonly #commit: StatementSync;
   readonly #rollback: StatementSync;
 
-  constructor(location: string) {
+  /**
+   * Opens (creating) the database at `location` and brings its schema up to date. The caller has
+   * checked with `identifyDatabase` that the file is PayGate's. If opening fails, the file is closed
+   * again: nothing holds its lock.
+   */
+  constructor(location: string, durability: Durability = 'process') {
     this.location = location;
-    this.#db = new DatabaseSync(location);
-    // New files get SQLite's default 4 KiB pages: the ledger writes hundreds of rows per transaction.
-    this.#db.exec('PRAGMA page_size = 4096; PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
+    this.#db = openDatabase(location, durability);
     this.#begin = this.#db.prepare('BEGIN IMMEDIATE');
     this.#commit = this.#db.prepare('COMMIT');
     this.#rollback = this.#db.prepare('ROLLBACK');
-    this.#migrate();
     this.#byHash = this.#db.prepare(`SELECT ${KEY_COLUMNS} FROM keys WHERE key_hash = ?`);
     this.#byId = this.#db.prepare(`SELECT ${KEY_COLUMNS} FROM keys WHERE id = ?`);
     this.#insertKey = this.#db.prepare(
@@ -263,17 +339,6 @@ export class SqliteStore implements Store {
       this.#insertEvents.run(...params);
     }
     for (; next < events.length; next++) this.#insertEvent.run(...pushEventParams([], events[next]!));
-  }
-
-  #migrate(): void {
-    const version = num((this.#db.prepare('PRAGMA user_version').get() as Row).user_version!);
-    if (version > SCHEMA_VERSION) {
-      throw new Error(`it was written by a newer paygate-mcp (schema ${version}; this one reads up to ${SCHEMA_VERSION})`);
-    }
-    this.transaction(() => {
-      this.#db.exec(SCHEMA);
-      this.#db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
-    });
   }
 
   transaction<T>(work: () => T): T {
@@ -434,6 +499,10 @@ export class SqliteStore implements Store {
       .prepare(`SELECT reason, count(*) AS n FROM events WHERE status = 'denied' ${where} GROUP BY reason`)
       .all(...(namespace === undefined ? [] : [namespace])) as Row[];
     return new Map(rows.map((r) => [String(r.reason), num(r.n!)]));
+  }
+
+  get databaseId(): string {
+    return this.getMeta(DATABASE_ID)!;
   }
 
   getMeta(name: string): string | undefined {

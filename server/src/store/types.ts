@@ -1,6 +1,13 @@
 import type { KeyRecord, QuotaUsage } from '../gate/types.ts';
 
 /**
+ * What a charge that a caller was told about survives: `process`, the gate process being killed
+ * (the journal is written before the call goes on); `power`, the machine losing power too (the
+ * journal is synced to the disk first).
+ */
+export type Durability = 'process' | 'power';
+
+/**
  * What happened to one call, as stored: written when the call is settled (`charged` or `refunded`),
  * refused (`denied`), or let through in shadow mode (`shadow`); `interrupted` records what a gate
  * that stopped mid-call had in flight, refunded at the next start.
@@ -87,6 +94,8 @@ export interface KeyTotals {
 export interface Store {
   /** The database file, or `:memory:`. */
   readonly location: string;
+  /** Made when the database was created; the ledger journal names it, so that it is never replayed into another database. */
+  readonly databaseId: string;
   findKeyByHash(hash: string): KeyRecord | undefined;
   findKeyById(id: number): KeyRecord | undefined;
   insertKey(record: Omit<KeyRecord, 'id'>): KeyRecord;

@@ -1,4 +1,4 @@
-import type { Journal } from './journal.ts';
+import type { Journal, JournalEntry } from './journal.ts';
 import type { BalanceRow, LedgerBatch, Store, ToolStats, UsageEvent } from './types.ts';
 
 /** Where the ledger's batches go. After `write` returns, the batch survives the process dying. */
@@ -33,7 +33,8 @@ export function mergeBatches(batches: readonly LedgerBatch[]): LedgerBatch {
   return { balances: [...balances.values()], inserts, ...(stats ? { toolStats: { stats, throughEventId } } : {}) };
 }
 
-const APPLIED_THROUGH = 'journal-applied-through';
+/** Meta entry: the sequence number of the last journal line applied to the store. */
+export const APPLIED_THROUGH = 'journal-applied-through';
 const APPLY_EVERY_MS = 200;
 const APPLY_AT_BATCHES = 256;
 
@@ -43,7 +44,7 @@ const APPLY_AT_BATCHES = 256;
  * inside the turn that wrote: that turn's callers are answered first, so a charge made final on
  * disk is not held back from its caller for milliseconds (a gate killed then would have kept
  * charges it never answered). At construction it replays what a previous process journaled but
- * did not apply.
+ * did not apply (`recovered`, read from the journal by the caller) and starts the journal afresh.
  */
 export class JournaledWriter implements BatchWriter {
   onFailure: ((error: Error) => void) | undefined;
@@ -54,20 +55,24 @@ export class JournaledWriter implements BatchWriter {
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
 
-  constructor(store: Store, journal: Journal) {
+  constructor(store: Store, journal: Journal, recovered: readonly JournalEntry[]) {
     this.#store = store;
     this.#journal = journal;
     this.#seq = Number(store.getMeta(APPLIED_THROUGH) ?? 0);
-    const pending = journal.read().filter((entry) => entry.seq > this.#seq);
+    // Lines up to the applied sequence number are in the store already: a previous process applied
+    // them and stopped before it emptied the journal.
+    const pending = recovered.filter((entry) => entry.seq > this.#seq);
     if (pending.length > 0) {
       this.#apply(pending.map((entry) => entry.batch), pending.at(-1)!.seq);
       this.#seq = pending.at(-1)!.seq;
     }
-    journal.clear();
+    journal.start(store.databaseId);
   }
 
   write(batch: LedgerBatch): void {
-    this.#journal.append({ seq: ++this.#seq, batch });
+    const seq = this.#seq + 1;
+    this.#journal.append({ seq, batch });
+    this.#seq = seq;
     this.#unapplied.push(batch);
     if (this.#unapplied.length >= APPLY_AT_BATCHES) this.#immediate ??= setImmediate(() => this.#syncInBackground());
     else this.#timer ??= setTimeout(() => this.#syncInBackground(), APPLY_EVERY_MS).unref();
@@ -85,8 +90,11 @@ export class JournaledWriter implements BatchWriter {
   }
 
   close(): void {
-    this.sync();
-    this.#journal.close();
+    try {
+      this.sync();
+    } finally {
+      this.#journal.close();
+    }
   }
 
   #syncInBackground(): void {
