@@ -7,7 +7,7 @@ import { ADMIN_KEY, BACKEND, waitFor } from '../helpers/gate.ts';
 
 const KEY = `pg_${'cd'.repeat(24)}`;
 
-test('while the ledger cannot be written, calls are refused and /health says why; once writes succeed both come back', async (t) => {
+test('while the ledger cannot be written, calls and admin changes are refused and /health says why; once writes succeed both come back', async (t) => {
   const settings = resolveSettings(
     parseWrapFlags(['--server', `${process.execPath} ${BACKEND}`, '--no-state', '--port', '0', '--rate-limit', '0', '--import-key', `${KEY}:10`]),
   );
@@ -39,6 +39,14 @@ test('while the ledger cannot be written, calls are refused and /health says why
   const down = await health();
   assert.equal(down.status, 503);
   assert.match(down.json.reason ?? '', /the ledger cannot be written: ENOSPC/);
+  const topUp = await fetch(gate.url.replace(/\/mcp$/, '/topup'), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-admin-key': ADMIN_KEY },
+    body: JSON.stringify({ key: KEY, credits: 5 }),
+  });
+  assert.equal(topUp.status, 503, 'an admin change during the outage is refused as unavailable, not as an internal error');
+  assert.equal(topUp.headers.get('retry-after'), '1');
+  assert.match(((await topUp.json()) as { error: string }).error, /the ledger cannot be written: ENOSPC.*GET \/health/);
 
   diskFull = false;
   await waitFor('/health to answer 200', async () => ((await health()).status === 200 ? true : undefined), 5000);

@@ -2,6 +2,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import { ajv, explain, type Validator } from '../../validation/ajv.ts';
 import { parseJson, readBody } from '../body.ts';
 import { clientIp } from '../clientIp.ts';
+import { LedgerUnavailableError } from '../../store/ledger.ts';
 import type { AdminGuard } from '../credentials.ts';
 import { HttpError, sendError, sendJson, sendText } from '../respond.ts';
 
@@ -75,6 +76,11 @@ export class Router {
       if (reply.text !== undefined) sendText(res, reply.status ?? 200, reply.text, headers);
       else sendJson(res, reply.status ?? 200, reply.json ?? {}, headers);
     } catch (error) {
+      // While the ledger cannot be written, admin reads and changes wait for it like calls do.
+      if (error instanceof LedgerUnavailableError) {
+        sendError(res, 503, `${error.message}; try again once GET /health answers 200`, { 'retry-after': '1' });
+        return;
+      }
       if (!(error instanceof HttpError)) throw error;
       sendError(res, error.status, error.message, error.headers);
     }
