@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { openLedger, openStateFile } from '../../server/src/store/open.ts';
-import { runCli } from '../helpers/gate.ts';
+import { GateProcess, runCli } from '../helpers/gate.ts';
 import { keyRecord } from '../helpers/records.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -97,4 +97,23 @@ test('usage export of a state file a gate is using is refused, naming the file, 
   } finally {
     ledger.close();
   }
+});
+
+test('usageRetentionDays comes from the config or --usage-retention-days, shows in /status, and a bad value is one line and exit 2', async () => {
+  const dir = tempDir();
+  const config = path.join(dir, 'paygate.json');
+  fs.writeFileSync(config, JSON.stringify({ usageRetentionDays: 400 }));
+  const valid = await runCli(['validate', '--config', config]);
+  assert.equal(valid.code, 0, valid.stdout + valid.stderr);
+  fs.writeFileSync(path.join(dir, 'bad.json'), JSON.stringify({ usageRetentionDays: -1 }));
+  const invalid = await runCli(['validate', '--config', path.join(dir, 'bad.json')]);
+  assert.equal(invalid.code, 1);
+  assert.match(invalid.stdout, /usageRetentionDays/);
+
+  const flag = await runCli(['wrap', '--server', 'true', '--usage-retention-days', 'forever']);
+  assert.equal(flag.code, 2);
+  assert.equal(flag.stderr, 'paygate-mcp: --usage-retention-days must be a whole number from 0 to 36500, not "forever"\n');
+
+  const gate = await GateProcess.start(['--config', config, '--usage-retention-days', '30', '--state-file', path.join(dir, 'state.db')]);
+  assert.equal((await gate.admin('GET', '/status')).json.config.usageRetentionDays, 30);
 });
