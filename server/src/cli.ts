@@ -16,6 +16,8 @@ async function main(argv: string[]): Promise<number | undefined> {
       return undefined;
     case 'keys':
       return (await import('./cli/keys.ts')).runKeys(rest);
+    case 'usage':
+      return (await import('./cli/usageExport.ts')).runUsage(rest);
     case 'lsp':
       return (await import('./cli/lsp.ts')).runLsp(rest);
     case 'version':
@@ -30,7 +32,7 @@ async function main(argv: string[]): Promise<number | undefined> {
       process.stdout.write(MAIN_HELP);
       return command === undefined ? 2 : 0;
     default:
-      throw new UserFacingError(`unknown command "${command}"; the commands are wrap, validate, demo, keys, lsp (see paygate-mcp --help)`, 2);
+      throw new UserFacingError(`unknown command "${command}"; the commands are wrap, validate, demo, keys, usage, lsp (see paygate-mcp --help)`, 2);
   }
 }
 

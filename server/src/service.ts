@@ -20,6 +20,7 @@ import { newKeyRecord } from './keys/fields.ts';
 import { describeServer, ServerSet } from './proxy/connect.ts';
 import type { Ledger } from './store/ledger.ts';
 import { markLegacyImported, openLedger, openStateFile, StateFileError } from './store/open.ts';
+import { UsageRetention } from './store/retention.ts';
 import { VERSION } from './version.ts';
 
 export interface StartOptions {
@@ -175,6 +176,7 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
       refundOnFailure: current.refundOnFailure,
       callTimeoutMs: current.callTimeoutMs,
       maxBatchSize: current.maxBatchSize,
+      usageRetentionDays: current.usageRetentionDays,
       servers: current.servers.map(describeServer),
     }),
   };
@@ -217,6 +219,9 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
     throw new StartError(message);
   }
 
+  const retention = new UsageRetention(ledger.store, (error) => log(`usage retention could not delete old events: ${error.message}`), now);
+  retention.configure(settings.usageRetentionDays);
+
   const sweeper = setInterval(() => {
     const t = now();
     policyEngine.sweep(t);
@@ -241,6 +246,7 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
       engine.upstream = servers.upstream;
       policyEngine.setPolicy(policyOf(next));
       engine.options = { ...engineOptionsOf(next), now };
+      if (next.usageRetentionDays !== current.usageRetentionDays) retention.configure(next.usageRetentionDays);
       current = { ...next, ...Object.fromEntries(FIXED_AT_START.map((field) => [field, current[field]])) };
       configProblems = [];
       const { imported } = importKeys(ledger, configuredKeys(next, now()));
@@ -257,6 +263,7 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
     close() {
       closing ??= (async () => {
         clearInterval(sweeper);
+        retention.stop();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         sessions.closeAll();
         server.closeIdleConnections();

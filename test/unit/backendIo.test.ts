@@ -97,6 +97,51 @@ test('the id ring answers like a map, however long some requests stay in flight'
   );
 });
 
+test('the id ring answers like a map for any ids, colliding ones included, and stays sized by what it holds', () => {
+  // Few distinct ids, most sharing home slots (multiples of 64 apart), so that probe runs form and break up.
+  const colliding = fc.nat({ max: 47 }).map((n) => (n % 6) + 64 * Math.floor(n / 6));
+  const anyId = fc.oneof({ arbitrary: colliding, weight: 8 }, { arbitrary: fc.nat({ max: 300 }), weight: 1 }, { arbitrary: fc.maxSafeNat(), weight: 1 });
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.constantFrom('set' as const, 'take' as const), anyId), { maxLength: 800 }), (steps) => {
+      const ring = new IdRing<string>();
+      const model = new Map<number, string>();
+      steps.forEach(([action, id], step) => {
+        if (action === 'set') {
+          ring.set(id, `value ${step}`);
+          model.set(id, `value ${step}`);
+        } else {
+          assert.equal(ring.take(id), model.get(id));
+          model.delete(id);
+        }
+        assert.equal(ring.size, model.size);
+        assert.ok(ring.capacity <= Math.max(64, model.size * 16), `capacity ${ring.capacity} for ${model.size} ids`);
+      });
+      for (const [id, value] of model) assert.equal(ring.get(id), value);
+      assert.deepEqual(ring.ids().sort((a, b) => a - b), [...model.keys()].sort((a, b) => a - b));
+    }),
+  );
+});
+
+test('a request that never gets an answer keeps one slot: a million later ones do not grow the ring', () => {
+  const ring = new IdRing<string>();
+  ring.set(0, 'stuck');
+  for (let id = 1; id <= 1_000_000; id++) {
+    ring.set(id, 'call');
+    assert.equal(ring.take(id), 'call');
+  }
+  assert.equal(ring.get(0), 'stuck');
+  assert.equal(ring.size, 1);
+  assert.equal(ring.capacity, 64);
+});
+
+test('the id ring gives memory back once a burst of requests is answered', () => {
+  const ring = new IdRing<number>();
+  for (let id = 0; id < 10_000; id++) ring.set(id, id);
+  assert.ok(ring.capacity >= 20_000);
+  for (let id = 0; id < 10_000; id++) assert.equal(ring.take(id), id);
+  assert.equal(ring.capacity, 64);
+});
+
 test('ids the gate never sent find nothing in the ring', () => {
   const ring = new IdRing<string>();
   ring.set(5, 'five');

@@ -44,6 +44,7 @@ export const WRAP_OPTIONS = {
   'trust-proxy': { type: 'boolean' },
   'allowed-origin': { type: 'string', multiple: true },
   'call-timeout': { type: 'string' },
+  'usage-retention-days': { type: 'string' },
   'dry-run': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
@@ -204,5 +205,9 @@ export function resolveSettings(flags: WrapFlags, options: ResolveOptions = {}):
     maxBodyBytes: file.maxBodyBytes ?? DEFAULTS.maxBodyBytes,
     maxBatchSize: file.maxBatchSize ?? DEFAULTS.maxBatchSize,
     batchConcurrency: file.batchConcurrency ?? DEFAULTS.batchConcurrency,
+    usageRetentionDays:
+      flags['usage-retention-days'] === undefined
+        ? (file.usageRetentionDays ?? DEFAULTS.usageRetentionDays)
+        : wholeNumber('--usage-retention-days', flags['usage-retention-days'], 0, 36_500),
   };
 }

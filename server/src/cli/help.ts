@@ -6,6 +6,8 @@ Usage:
   paygate-mcp lsp --stdio                         the config language server (editor diagnostics)
   paygate-mcp demo [--port N] [--state-file F]    run the bundled example server behind a gate
   paygate-mcp keys import FILE [--state-file F]   import keys (JSON lines, or a paygate-mcp 2.x state file)
+  paygate-mcp usage export --state-file F --since T --until T --format csv|jsonl [--out FILE]
+                                                  write the usage events of a time range
   paygate-mcp --version | --help
 `;
 
@@ -34,6 +36,9 @@ Usage: paygate-mcp wrap --server "<command>" [flags]
   --trust-proxy           trust X-Forwarded-For from one proxy in front of the gate
   --allowed-origin <url>  let browsers on this origin call /mcp (repeatable)
   --call-timeout <ms>     fail and refund calls that take longer (default 60000; 0 = never)
+  --usage-retention-days <n>
+                          delete usage events older than n days, in small steps
+                          (default 0 = keep everything; totals are kept apart)
   --remote-url <url>      gate a remote MCP server (Streamable HTTP) instead of --server
   --dry-run               start the servers, print each tool's price and limits, report
                           prices for tools no server offers, and stop

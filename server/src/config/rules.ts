@@ -177,6 +177,7 @@ function zeroMeanings({ config, pricing, report }: Context): void {
   if (config.globalRateLimitPerMin === 0) hint(['globalRateLimitPerMin'], 'no rate limit at all');
   if (config.defaultCreditsPerCall === 0) hint(['defaultCreditsPerCall'], 'every tool without its own price is free');
   if (config.callTimeoutMs === 0) hint(['callTimeoutMs'], 'calls never time out');
+  if (config.usageRetentionDays === 0) hint(['usageRetentionDays'], 'usage events are kept for ever');
   for (const [field, value] of Object.entries(config.globalQuota ?? {})) if (value === 0) hint(['globalQuota', field], 'no limit');
   for (const [tool, rule] of pricing) {
     if (rule.creditsPerCall === 0) hint(['toolPricing', tool, 'creditsPerCall'], `"${tool}" is free`);

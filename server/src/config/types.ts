@@ -42,6 +42,7 @@ export interface ConfigFile {
   maxBodyBytes?: number;
   maxBatchSize?: number;
   batchConcurrency?: number;
+  usageRetentionDays?: number;
   webhookUrl?: string;
   webhookSecret?: string;
   webhookMaxRetries?: number;
@@ -82,6 +83,8 @@ export interface GateSettings {
   maxBodyBytes: number;
   maxBatchSize: number;
   batchConcurrency: number;
+  /** Days usage events are kept; 0 keeps everything. */
+  usageRetentionDays: number;
 }
 
 export const DEFAULTS = {
@@ -95,4 +98,5 @@ export const DEFAULTS = {
   maxBodyBytes: 1024 * 1024,
   maxBatchSize: 100,
   batchConcurrency: 10,
+  usageRetentionDays: 0,
 } as const;

@@ -63,6 +63,10 @@ export class Relay implements Upstream {
 
   forward(method: string, params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcAnswer> {
     if ((method === 'resources/subscribe' || method === 'resources/unsubscribe') && typeof params?.uri === 'string') {
+      if (channel.sessionId === undefined) {
+        const message = `${method} needs an MCP session: resource updates are sent on the session's stream (initialize, then send its Mcp-Session-Id)`;
+        return Promise.resolve({ error: { code: ErrorCode.InvalidRequest, message } });
+      }
       if (!this.#subscription(method, params.uri, channel.origin)) return Promise.resolve({ result: {} });
     }
     const clientToken = progressTokenOf(params);
@@ -123,6 +127,16 @@ export class Relay implements Upstream {
     return this.backend.close();
   }
 
+  /** What the relay holds for clients now: each entry is freed when its request or session ends. */
+  held(): { origins: number; progressTokens: number; serverRequests: number; subscriptions: number } {
+    return {
+      origins: this.#inflightByOrigin.size,
+      progressTokens: this.#byProgressToken.size,
+      serverRequests: this.#serverRequests.size,
+      subscriptions: this.#subscriptions.size,
+    };
+  }
+
   /**
    * Keeps one upstream subscription per resource for all clients: true when the request must go to
    * the backend, false when it can be answered at once.
@@ -148,10 +162,15 @@ export class Relay implements Upstream {
         void this.backend.request('resources/unsubscribe', { uri }, 10_000).response.catch(() => {});
       }
     }
+    this.#dropServerRequests(origin, 'the client session ended');
+  }
+
+  /** Tells the backend that its requests to a client that is gone will not be answered. */
+  #dropServerRequests(origin: string, why: string): void {
     for (const [id, pending] of this.#serverRequests) {
       if (pending.channel.origin !== origin) continue;
       this.#serverRequests.delete(id);
-      this.backend.respond(pending.upstreamId, { error: { code: ErrorCode.InternalError, message: 'the client session ended' } });
+      this.backend.respond(pending.upstreamId, { error: { code: ErrorCode.InternalError, message: why } });
     }
   }
 
@@ -163,8 +182,12 @@ export class Relay implements Upstream {
 
   #untrack(entry: InFlight): void {
     if (entry.upstreamToken !== undefined) this.#byProgressToken.delete(entry.upstreamToken);
-    const set = this.#inflightByOrigin.get(entry.channel.origin);
-    if (set && set.delete(entry) && set.size === 0) this.#inflightByOrigin.delete(entry.channel.origin);
+    const { origin, sessionId } = entry.channel;
+    const set = this.#inflightByOrigin.get(origin);
+    if (!set || !set.delete(entry) || set.size > 0) return;
+    this.#inflightByOrigin.delete(origin);
+    // A request without a session is a client of its own: once it is answered, nobody can answer what was sent to it.
+    if (sessionId === undefined && this.#serverRequests.size > 0) this.#dropServerRequests(origin, 'the client request it was sent with has ended');
   }
 
   /** The channels of the only client with requests in flight, newest first; none if zero or several clients. */

@@ -1,3 +1,4 @@
+import { LruMap } from '../lruMap.ts';
 import { BackendFailure, type BackendStatus, type ServerIdentity } from './backend.ts';
 import { ErrorCode, isObject, type JsonObject, type JsonRpcAnswer, type JsonRpcId } from './jsonrpc.ts';
 import { allPages } from './pages.ts';
@@ -14,6 +15,9 @@ const LISTS: Record<string, { field: string; key: 'name' | 'uri' | 'uriTemplate'
   'resources/templates/list': { field: 'resourceTemplates', key: 'uriTemplate', prefixed: false },
 };
 
+/** Resource URIs whose server is remembered: the most recently listed or read. */
+const RESOURCE_OWNERS = 10_000;
+
 function invalid(message: string): JsonRpcAnswer {
   return { error: { code: ErrorCode.InvalidParams, message } };
 }
@@ -26,7 +30,7 @@ function invalid(message: string): JsonRpcAnswer {
  */
 export class Router implements Upstream {
   readonly #members: ReadonlyMap<string, Upstream>;
-  readonly #resourceOwners = new Map<string, string>();
+  readonly #resourceOwners = new LruMap<string, string>(RESOURCE_OWNERS);
   readonly #name: string;
 
   constructor(members: ReadonlyMap<string, Upstream>, name: string) {

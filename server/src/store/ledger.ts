@@ -1,5 +1,6 @@
 import { applyCharge, applyRefund } from '../gate/accounting.ts';
 import type { KeyRecord } from '../gate/types.ts';
+import { KeyCache } from './keyCache.ts';
 import type { BalanceRow, EventStatus, KeyQuery, LedgerBatch, Store, ToolStats, UsageEvent } from './types.ts';
 import { directWriter, type BatchWriter } from './writer.ts';
 
@@ -37,6 +38,8 @@ const TOOL_STATS_EVERY_MS = 1000;
 /** How soon a ledger that could not write tries again. */
 const RETRY_WRITE_MS = 1000;
 const UNRECORDED_REASON = 'the gate could not record the outcome, so the answer was withheld';
+/** Key records kept in memory beyond those in use: enough for every active client of a busy gate. */
+export const KEY_CACHE_SIZE = 10_000;
 
 /**
  * The credits ledger: the in-memory balances every admission decision reads, and the write-behind
@@ -57,8 +60,7 @@ const UNRECORDED_REASON = 'the gate could not record the outcome, so the answer 
 export class Ledger {
   readonly store: Store;
   readonly #writer: BatchWriter;
-  readonly #byHash = new Map<string, KeyRecord>();
-  readonly #byId = new Map<number, KeyRecord>();
+  readonly #keys: KeyCache;
   readonly #inflight = new Map<KeyRecord, InFlight>();
   readonly #toolStats: Map<string, ToolStats>;
   #dirtyKeys = new Set<KeyRecord>();
@@ -80,14 +82,21 @@ export class Ledger {
   readonly #listeners = new Set<() => void>();
   readonly #commitAtEndOfTurn = () => this.#commitTurn(false);
 
-  /** `writer` defaults to committing each turn straight to `store`. */
-  constructor(store: Store, writer: BatchWriter = directWriter(store)) {
+  /** `writer` defaults to committing each turn straight to `store`; `keyCacheSize` records stay cached when not in use. */
+  constructor(store: Store, writer: BatchWriter = directWriter(store), keyCacheSize = KEY_CACHE_SIZE) {
     this.store = store;
     this.#writer = writer;
+    this.#keys = new KeyCache(keyCacheSize);
     writer.onFailure = (error) => this.#fail(error);
+    writer.onApplied = () => this.#trimKeys();
     this.#toolStats = store.toolStats();
     this.#nextEventId = store.nextEventId();
     this.#lastEventAt = store.lastEventAt();
+  }
+
+  /** How many key records are in memory now. */
+  get cachedKeys(): number {
+    return this.#keys.size;
   }
 
   /** Why the ledger refuses charges until a write succeeds again, if it does. */
@@ -96,7 +105,7 @@ export class Ledger {
   }
 
   findByHash(hash: string): KeyRecord | undefined {
-    const cached = this.#byHash.get(hash);
+    const cached = this.#keys.byHash(hash);
     if (cached) return cached;
     const record = this.store.findKeyByHash(hash);
     if (record) this.#remember(record);
@@ -104,7 +113,7 @@ export class Ledger {
   }
 
   findById(id: number): KeyRecord | undefined {
-    const cached = this.#byId.get(id);
+    const cached = this.#keys.byId(id);
     if (cached) return cached;
     const record = this.store.findKeyById(id);
     if (record) this.#remember(record);
@@ -161,17 +170,18 @@ export class Ledger {
     return calls;
   }
 
-  /** Applies an admin change to a key and writes it at once, after anything still pending. */
+  /** Applies an admin change to a key and writes it at once, after anything still pending. Returns the live record. */
   update(record: KeyRecord, change: (record: KeyRecord) => void): KeyRecord {
     this.flush();
-    const draft = structuredClone(record);
+    // Writing everything out may have let the cache drop the record (it was idle): it is the live one again.
+    const live = this.#keys.peek(record.id) ?? record;
+    const draft = structuredClone(live);
     change(draft);
     this.store.writeKey(draft);
-    this.#byHash.delete(record.keyHash);
-    Object.assign(record, draft);
-    this.#byHash.set(record.keyHash, record);
+    Object.assign(live, draft);
+    this.#keys.remember(live);
     this.#changed();
-    return record;
+    return live;
   }
 
   /** Stores a new key. It is cached when first used, not now: bulk creation must not fill memory. */
@@ -206,7 +216,7 @@ export class Ledger {
    * stored rows, with the live record of every key that calls have touched.
    */
   liveKeys(query: KeyQuery): KeyRecord[] {
-    return this.store.listKeys(query).map((stored) => this.#byId.get(stored.id) ?? stored);
+    return this.store.listKeys(query).map((stored) => this.#keys.peek(stored.id) ?? stored);
   }
 
   /** Calls `listener` after every write: calls admitted, settled or refused, and admin changes. Returns the unsubscribe. */
@@ -228,6 +238,7 @@ export class Ledger {
     if (!this.#commitTurn(false)) throw this.#unavailable();
     this.#sync();
     this.#recovered();
+    this.#trimKeys();
   }
 
   /** Writes what is pending and closes the store; the files are closed even if that write fails. */
@@ -356,7 +367,7 @@ export class Ledger {
     };
   }
 
-  /** A key's entry stays once made (like its cached record): dropping and re-adding it per call churns the map. */
+  /** A key's entry stays while its record is cached: dropping and re-adding it per call churns the map. */
   #moveInFlight(record: KeyRecord, credits: number, calls: number): void {
     let inflight = this.#inflight.get(record);
     if (!inflight) this.#inflight.set(record, (inflight = { credits: 0, calls: 0 }));
@@ -428,7 +439,32 @@ export class Ledger {
   }
 
   #remember(record: KeyRecord): void {
-    this.#byHash.set(record.keyHash, record);
-    this.#byId.set(record.id, record);
+    // Lookups alone write nothing, so nothing else would trim a cache that only they fill.
+    if (this.#keys.size >= 2 * this.#keys.capacity && !this.#failure) {
+      try {
+        this.flush();
+      } catch (error) {
+        // The ledger now refuses charges and says why; a lookup still finds its key.
+        if (!(error instanceof LedgerUnavailableError)) throw error;
+      }
+    }
+    this.#keys.remember(record);
+  }
+
+  /**
+   * Forgets the least recently used records beyond the cache's size, once the store holds all that
+   * was written: a record read again from the store is then exactly the one dropped. Records changed
+   * this turn (not written yet) or with calls in flight (reservations hold them) stay.
+   */
+  #trimKeys(): void {
+    // After a failed write the store may lack changes the records have: keep them all.
+    if (this.#keys.size <= this.#keys.capacity || this.#failure) return;
+    this.#keys.trim(
+      (record) => {
+        const inflight = this.#inflight.get(record);
+        return this.#dirtyKeys.has(record) || (inflight !== undefined && (inflight.calls !== 0 || inflight.credits !== 0));
+      },
+      (record) => this.#inflight.delete(record),
+    );
   }
 }

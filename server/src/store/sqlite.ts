@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import type { KeyRecord, QuotaLimits } from '../gate/types.ts';
+import { Aggregates, AGGREGATES_SCHEMA, buildAggregates } from './aggregates.ts';
 import type {
   BalanceRow,
   Durability,
@@ -15,7 +16,8 @@ import type {
   UsageQuery,
 } from './types.ts';
 
-const SCHEMA_VERSION = 1;
+/** 2: totals kept by triggers (aggregates.ts), built once from the rows of a version 1 file. */
+const SCHEMA_VERSION = 2;
 
 /** `PRAGMA application_id` of a PayGate state database ("PGMC"): other programs' SQLite files are refused. */
 export const APPLICATION_ID = 0x50474d43;
@@ -26,6 +28,8 @@ export const DATABASE_ID = 'database-id';
 
 /** Meta entry: the last event id included in the stored per-tool totals. */
 const TOOL_STATS_THROUGH = 'tool-stats-through-event';
+/** Meta entry: the newest event id deleted by retention, so that ids are never given out twice. */
+const EVENTS_DELETED_THROUGH = 'events-deleted-through';
 /** Events per multi-row INSERT when the ledger applies its journal. */
 const EVENTS_PER_INSERT = 64;
 
@@ -72,7 +76,6 @@ CREATE TABLE IF NOT EXISTS events (
   reason TEXT
 );
 CREATE INDEX IF NOT EXISTS events_by_key ON events(key_id, id);
-CREATE INDEX IF NOT EXISTS events_denied ON events(namespace, reason) WHERE status = 'denied';
 CREATE TABLE IF NOT EXISTS meta (
   name TEXT PRIMARY KEY,
   value TEXT NOT NULL
@@ -83,6 +86,7 @@ CREATE TABLE IF NOT EXISTS tool_stats (
   credits INTEGER NOT NULL,
   denied INTEGER NOT NULL
 );
+${AGGREGATES_SCHEMA}
 `;
 
 const KEY_FIELDS = [
@@ -260,6 +264,11 @@ function migrate(db: DatabaseSync): void {
       throw new Error(`it was written by a newer paygate-mcp (schema ${version}; this one reads up to ${SCHEMA_VERSION})`);
     }
     db.exec(SCHEMA);
+    if (version < 2) {
+      buildAggregates(db);
+      // Only the denial counts of reports read it, and they are kept in deny_totals now.
+      db.exec('DROP INDEX IF EXISTS events_denied');
+    }
     if (version !== SCHEMA_VERSION) db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
     if (pragma(db, 'application_id') !== APPLICATION_ID) db.exec(`PRAGMA application_id = ${APPLICATION_ID}`);
     db.prepare('INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)').run(DATABASE_ID, randomUUID());
@@ -291,6 +300,9 @@ export class SqliteStore implements Store {
   readonly #begin: StatementSync;
   readonly #commit: StatementSync;
   readonly #rollback: StatementSync;
+  readonly #aggregates: Aggregates;
+  readonly #lastEventIdAmongOldest: StatementSync;
+  readonly #deleteEventsThrough: StatementSync;
 
   /**
    * Opens (creating) the database at `location` and brings its schema up to date. The caller has
@@ -322,6 +334,9 @@ export class SqliteStore implements Store {
     );
     this.#getMeta = this.#db.prepare('SELECT value FROM meta WHERE name = ?');
     this.#setMeta = this.#db.prepare('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value');
+    this.#aggregates = new Aggregates(this.#db);
+    this.#lastEventIdAmongOldest = this.#db.prepare('SELECT max(id) AS id FROM (SELECT id FROM events WHERE id < ? ORDER BY id LIMIT ?)');
+    this.#deleteEventsThrough = this.#db.prepare('DELETE FROM events WHERE id <= ?');
   }
 
   #prepareEventInsert(rows: number): StatementSync {
@@ -398,41 +413,18 @@ export class SqliteStore implements Store {
   }
 
   countKeys(query: KeyQuery): number {
+    if (query.tags === undefined || Object.keys(query.tags).length === 0) return this.#aggregates.keyTotals(query.namespace).keys;
+    // Tags are not counted ahead: a count by tag reads the namespace's keys (or all of them).
     const { where, params } = keyFilter(query);
     return num((this.#db.prepare(`SELECT count(*) AS n FROM keys ${where}`).get(...params) as Row).n!);
   }
 
   namespaces(): NamespaceSummary[] {
-    const rows = this.#db
-      .prepare(
-        `SELECT namespace, count(*) AS key_count, sum(active) AS active_keys, sum(credits) AS total_credits,
-           sum(total_spent) AS total_spent FROM keys GROUP BY namespace ORDER BY namespace`,
-      )
-      .all() as Row[];
-    return rows.map((r) => ({
-      namespace: String(r.namespace),
-      keyCount: num(r.key_count!),
-      activeKeys: num(r.active_keys!),
-      totalCredits: num(r.total_credits!),
-      totalSpent: num(r.total_spent!),
-    }));
+    return this.#aggregates.namespaces();
   }
 
   keyTotals(namespace?: string): KeyTotals {
-    const where = namespace === undefined ? '' : 'WHERE namespace = ?';
-    const row = this.#db
-      .prepare(
-        `SELECT count(*) AS keys, coalesce(sum(active), 0) AS active_keys, coalesce(sum(credits), 0) AS total_credits,
-           coalesce(sum(total_spent), 0) AS total_spent, coalesce(sum(total_calls), 0) AS total_calls FROM keys ${where}`,
-      )
-      .get(...(namespace === undefined ? [] : [namespace])) as Row;
-    return {
-      keys: num(row.keys!),
-      activeKeys: num(row.active_keys!),
-      totalCredits: num(row.total_credits!),
-      totalSpent: num(row.total_spent!),
-      totalCalls: num(row.total_calls!),
-    };
+    return this.#aggregates.keyTotals(namespace);
   }
 
   usage(query: UsageQuery): UsageEvent[] {
@@ -442,7 +434,7 @@ export class SqliteStore implements Store {
       clauses.push(clause);
       params.push(value);
     };
-    if (query.sinceMs !== undefined) add('id >= ?', this.#firstEventAtOrAfter(query.sinceMs));
+    if (query.sinceMs !== undefined) add('id >= ?', this.firstEventIdAtOrAfter(query.sinceMs));
     if (query.keyId !== undefined) add('key_id = ?', query.keyId);
     if (query.namespace !== undefined) add('namespace = ?', query.namespace);
     if (query.afterId !== undefined) add('id > ?', query.afterId);
@@ -475,7 +467,7 @@ export class SqliteStore implements Store {
   }
 
   /** The id of the first event at or after `ms`: event times never decrease, so a binary search over ids finds it. */
-  #firstEventAtOrAfter(ms: number): number {
+  firstEventIdAtOrAfter(ms: number): number {
     const firstFrom = this.#db.prepare('SELECT id, at FROM events WHERE id >= ? ORDER BY id LIMIT 1');
     let low = 0;
     let high = this.nextEventId();
@@ -494,11 +486,17 @@ export class SqliteStore implements Store {
   }
 
   denyReasons(namespace?: string): Map<string, number> {
-    const where = namespace === undefined ? '' : 'AND namespace = ?';
-    const rows = this.#db
-      .prepare(`SELECT reason, count(*) AS n FROM events WHERE status = 'denied' ${where} GROUP BY reason`)
-      .all(...(namespace === undefined ? [] : [namespace])) as Row[];
-    return new Map(rows.map((r) => [String(r.reason), num(r.n!)]));
+    return this.#aggregates.denyReasons(namespace);
+  }
+
+  deleteOldestEvents(beforeId: number, limit: number): number {
+    return this.transaction(() => {
+      const through = (this.#lastEventIdAmongOldest.get(beforeId, limit) as Row).id!;
+      if (through === null) return 0;
+      const { changes } = this.#deleteEventsThrough.run(through);
+      this.setMeta(EVENTS_DELETED_THROUGH, String(through));
+      return Number(changes);
+    });
   }
 
   get databaseId(): string {
@@ -515,7 +513,8 @@ export class SqliteStore implements Store {
   }
 
   nextEventId(): number {
-    return num((this.#db.prepare('SELECT coalesce(max(id), 0) + 1 AS next FROM events').get() as Row).next!);
+    const stored = num((this.#db.prepare('SELECT coalesce(max(id), 0) AS id FROM events').get() as Row).id!);
+    return Math.max(stored, Number(this.getMeta(EVENTS_DELETED_THROUGH) ?? 0)) + 1;
   }
 
   keysWithCallsInFlight(): Pick<BalanceRow, 'id' | 'inflightCredits' | 'inflightCalls'>[] {

@@ -109,7 +109,12 @@ export interface Store {
   usage(query: UsageQuery): UsageEvent[];
   /** Per-tool totals, including events written after the stored totals. */
   toolStats(): Map<string, ToolStats>;
+  /** Denied calls per reason, as counted when they were stored (deleting events leaves the counts). */
   denyReasons(namespace?: string): Map<string, number>;
+  /** The id of the first event at or after `ms` (the next id to be given out if none). */
+  firstEventIdAtOrAfter(ms: number): number;
+  /** Deletes up to `limit` of the oldest events with an id below `beforeId`; returns how many. */
+  deleteOldestEvents(beforeId: number, limit: number): number;
   /** Small facts about the store itself, such as which legacy files were imported. */
   getMeta(name: string): string | undefined;
   setMeta(name: string, value: string): void;

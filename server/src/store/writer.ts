@@ -6,6 +6,8 @@ export interface BatchWriter {
   write(batch: LedgerBatch): void;
   /** Told when writing in the background failed; `write` and `sync` throw instead. */
   onFailure: ((error: Error) => void) | undefined;
+  /** Told each time the store has applied everything written so far. */
+  onApplied: (() => void) | undefined;
   /** Makes everything written visible to the store's queries. */
   sync(): void;
   close(): void;
@@ -13,7 +15,17 @@ export interface BatchWriter {
 
 /** Commits each batch to the store at once: for the in-memory store, where commits are cheap. */
 export function directWriter(store: Store): BatchWriter {
-  return { write: (batch) => store.commit(batch), sync: () => {}, close: () => {}, onFailure: undefined };
+  const writer: BatchWriter = {
+    write(batch) {
+      store.commit(batch);
+      writer.onApplied?.();
+    },
+    sync: () => {},
+    close: () => {},
+    onFailure: undefined,
+    onApplied: undefined,
+  };
+  return writer;
 }
 
 /** Several batches as one: the newest balance of each key, every event, the newest per-tool totals. */
@@ -48,6 +60,7 @@ const APPLY_AT_BATCHES = 256;
  */
 export class JournaledWriter implements BatchWriter {
   onFailure: ((error: Error) => void) | undefined;
+  onApplied: (() => void) | undefined;
   readonly #store: Store;
   readonly #journal: Journal;
   #unapplied: LedgerBatch[] = [];
@@ -87,6 +100,7 @@ export class JournaledWriter implements BatchWriter {
     this.#apply(this.#unapplied, this.#seq);
     this.#unapplied = [];
     this.#journal.clear();
+    this.onApplied?.();
   }
 
   close(): void {
