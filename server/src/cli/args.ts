@@ -43,6 +43,7 @@ export const WRAP_OPTIONS = {
   'trust-proxy': { type: 'boolean' },
   'allowed-origin': { type: 'string', multiple: true },
   'call-timeout': { type: 'string' },
+  'refused-limit': { type: 'string' },
   'dry-run': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
@@ -196,5 +197,9 @@ export function resolveSettings(flags: WrapFlags, options: ResolveOptions = {}):
     maxBodyBytes: file.maxBodyBytes ?? DEFAULTS.maxBodyBytes,
     maxBatchSize: file.maxBatchSize ?? DEFAULTS.maxBatchSize,
     batchConcurrency: file.batchConcurrency ?? DEFAULTS.batchConcurrency,
+    refusedRequestLimitPerMin:
+      flags['refused-limit'] === undefined
+        ? (file.refusedRequestLimitPerMin ?? DEFAULTS.refusedRequestLimitPerMin)
+        : wholeNumber('--refused-limit', flags['refused-limit'], 0, 1_000_000),
   };
 }

@@ -32,6 +32,8 @@ Usage: paygate-mcp wrap --server "<command>" [flags]
   --trust-proxy           trust X-Forwarded-For from one proxy in front of the gate
   --allowed-origin <url>  let browsers on this origin call /mcp (repeatable)
   --call-timeout <ms>     fail and refund calls that take longer (default 60000; 0 = never)
+  --refused-limit <n>     requests refused per minute to one address without a valid key
+                          before it gets 429 (default 600; 0 = no limit)
   --remote-url <url>      gate a remote MCP server (Streamable HTTP) instead of --server
   --dry-run               start the servers, print each tool's price and limits, report
                           prices for tools no server offers, and stop

@@ -40,6 +40,7 @@ export interface ConfigFile {
   maxBodyBytes?: number;
   maxBatchSize?: number;
   batchConcurrency?: number;
+  refusedRequestLimitPerMin?: number;
   webhookUrl?: string;
   webhookSecret?: string;
   webhookMaxRetries?: number;
@@ -79,6 +80,8 @@ export interface GateSettings {
   maxBodyBytes: number;
   maxBatchSize: number;
   batchConcurrency: number;
+  /** Requests on /mcp refused to one address without a valid key, per minute, before it gets 429; 0 = no limit. */
+  refusedRequestLimitPerMin: number;
 }
 
 export const DEFAULTS = {
@@ -91,4 +94,5 @@ export const DEFAULTS = {
   maxBodyBytes: 1024 * 1024,
   maxBatchSize: 100,
   batchConcurrency: 10,
+  refusedRequestLimitPerMin: 600,
 } as const;

@@ -41,6 +41,8 @@ const TOOL_STATS_EVERY_MS = 1000;
  */
 export class Ledger {
   readonly store: Store;
+  /** The per-tool stats row a tool's calls count under: the engine keeps rows to tools that exist. */
+  toolStatsRow: (tool: string) => string = (tool) => tool;
   readonly #writer: BatchWriter;
   readonly #byHash = new Map<string, KeyRecord>();
   readonly #byId = new Map<number, KeyRecord>();
@@ -297,7 +299,8 @@ export class Ledger {
     });
   }
 
-  #bumpTool(tool: string, calls: number, credits: number, denied: number): void {
+  #bumpTool(name: string, calls: number, credits: number, denied: number): void {
+    const tool = this.toolStatsRow(name);
     let stats = this.#toolStats.get(tool);
     if (!stats) {
       stats = { calls: 0, credits: 0, denied: 0 };
