@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { GateSettings } from './config/types.ts';
 import { UserFacingError } from './errors.ts';
-import { Engine, type EngineOptions } from './engine/engine.ts';
+import { Engine, UNKNOWN_TOOL, type EngineOptions } from './engine/engine.ts';
 import { PolicyEngine } from './gate/policyEngine.ts';
 import type { Policy } from './gate/types.ts';
 import { keyRoutes } from './http/admin/keys.ts';
@@ -12,6 +12,7 @@ import { Router } from './http/admin/router.ts';
 import { AdminGuard } from './http/credentials.ts';
 import { isLoopback } from './http/hostCheck.ts';
 import { McpEndpoint } from './http/mcp.ts';
+import { RefusedTraffic } from './http/refusals.ts';
 import { sendError } from './http/respond.ts';
 import { SessionTable } from './http/sessions.ts';
 import { displayPrefix, hashApiKey } from './keys/apiKey.ts';
@@ -58,6 +59,13 @@ const SWEEP_MS = 30_000;
 const DRAIN_MS = 10_000;
 const SESSION_IDLE_MS = 30 * 60_000;
 const MAX_SESSIONS = 10_000;
+/** Anyone can open sessions without a key: they get their own, smaller room, so they never push out clients with keys. */
+const MAX_KEYLESS_SESSIONS = 1_000;
+const MAX_KEYLESS_SESSIONS_PER_ADDRESS = 100;
+/** Client addresses whose refused requests are counted; past it, the least recently refused is forgotten. */
+const MAX_REFUSING_ADDRESSES = 10_000;
+/** How long the gate waits for its servers' tool lists at start and after a reload. */
+const LIST_TOOLS_MS = 5_000;
 const ADMIN_BODY_BYTES = 1024 * 1024;
 /** How long a removed server may finish its calls when calls have no timeout. */
 const MAX_DRAIN_MS = 10 * 60_000;
@@ -129,6 +137,15 @@ function listen(server: http.Server, host: string, port: number): Promise<number
   });
 }
 
+/** Learns the servers' tools, so that per-tool stats know them from the first call; a server that cannot list them is noted. */
+async function learnTools(engine: Engine, note: (line: string) => void): Promise<void> {
+  try {
+    await engine.learnTools(LIST_TOOLS_MS);
+  } catch (error) {
+    note(`${(error as Error).message}: calls of its tools are counted under ${UNKNOWN_TOOL} in the per-tool stats until a client lists them`);
+  }
+}
+
 /** Opens the state, starts the wrapped server and serves `/mcp` and the admin API. */
 export async function startGate(options: StartOptions): Promise<RunningGate> {
   const { settings } = options;
@@ -138,7 +155,13 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
   const ledger = prepareLedger(settings, startedAt, log);
 
   const policyEngine = new PolicyEngine(policyOf(settings));
-  const sessions = new SessionTable({ idleMs: SESSION_IDLE_MS, maxSessions: MAX_SESSIONS, onEnd: (session) => servers.upstream.forgetOrigin(session.id) });
+  const sessions = new SessionTable({
+    idleMs: SESSION_IDLE_MS,
+    maxSessions: MAX_SESSIONS,
+    maxKeyless: MAX_KEYLESS_SESSIONS,
+    maxKeylessPerAddress: MAX_KEYLESS_SESSIONS_PER_ADDRESS,
+    onEnd: (session) => servers.upstream.forgetOrigin(session.id),
+  });
   let servers: ServerSet;
   try {
     servers = await ServerSet.start(settings.servers, {
@@ -153,7 +176,9 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
     throw new StartError((error as Error).message);
   }
   const engine = new Engine(policyEngine, ledger, servers.upstream, { ...engineOptionsOf(settings), now });
-  const mcp = new McpEndpoint(engine, sessions, {
+  await learnTools(engine, log);
+  const refusals = new RefusedTraffic({ limitPerMin: settings.refusedRequestLimitPerMin, maxAddresses: MAX_REFUSING_ADDRESSES });
+  const mcp = new McpEndpoint(engine, sessions, refusals, {
     maxBodyBytes: settings.maxBodyBytes,
     name: settings.name,
     hostPolicy: { loopbackOnly: isLoopback(settings.host), allowedOrigins: new Set(settings.allowedOrigins) },
@@ -170,6 +195,7 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
     trustedProxies: settings.trustedProxies,
     backends: () => engine.upstream.statuses(),
     sessionCount: () => sessions.size,
+    unauthenticated: () => refusals.report(),
     configProblems: () => configProblems,
     settings: () => ({
       ...policyEngine.policy,
@@ -177,6 +203,7 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
       callTimeoutMs: current.callTimeoutMs,
       maxBatchSize: current.maxBatchSize,
       usageRetentionDays: current.usageRetentionDays,
+      refusedRequestLimitPerMin: current.refusedRequestLimitPerMin,
       servers: current.servers.map(describeServer),
     }),
   };
@@ -247,6 +274,8 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
       policyEngine.setPolicy(policyOf(next));
       engine.options = { ...engineOptionsOf(next), now };
       if (next.usageRetentionDays !== current.usageRetentionDays) retention.configure(next.usageRetentionDays);
+      refusals.limitPerMin = next.refusedRequestLimitPerMin;
+      if (started.length > 0) await learnTools(engine, (line) => notes.push(line));
       current = { ...next, ...Object.fromEntries(FIXED_AT_START.map((field) => [field, current[field]])) };
       configProblems = [];
       const { imported } = importKeys(ledger, configuredKeys(next, now()));

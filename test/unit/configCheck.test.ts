@@ -63,6 +63,11 @@ test('servers: a duplicate prefix and a prefix with a colon are errors', () => {
   assert.deepEqual(summary(text), [`duplicate-prefix error ${at(text, '"gh"', 2)}`, `prefix-colon error ${at(text, '"a:b"')}`]);
 });
 
+test('servers: a prefix whose tools would break the tool-name rule is an error', () => {
+  const text = '{ "servers": [ { "prefix": "my server", "serverCommand": "a" }, { "prefix": "gh.v2_x-y", "serverCommand": "b" } ] }';
+  assert.deepEqual(summary(text), [`prefix-characters error ${at(text, '"my server"')}`]);
+});
+
 test('servers: a config names its servers one way, and each server has only the fields of its kind', () => {
   const both = '{ "serverCommand": "node", "remoteUrl": "https://x.example/mcp" }';
   assert.deepEqual(summary(both), [`server-conflict error ${at(both, '"remoteUrl"')}`]);

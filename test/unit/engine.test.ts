@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Engine } from '../../server/src/engine/engine.ts';
+import { parseToolCall, type ToolCall } from '../../server/src/engine/toolCall.ts';
 import { PolicyEngine } from '../../server/src/gate/policyEngine.ts';
 import { SessionTable } from '../../server/src/http/sessions.ts';
 import { GATE_ITSELF } from '../../server/src/proxy/listTools.ts';
@@ -26,7 +27,7 @@ test('a call whose settlement cannot be written is not answered, and its caller 
   const backend = new StdioBackend({ label: 'test', command: process.execPath, args: [BACKEND], env: {}, cwd: undefined, clientInfo: { name: 'test', version: '1' } });
   await backend.start();
   t.after(() => backend.close());
-  const sessions = new SessionTable({ idleMs: 60_000, maxSessions: 10, onEnd: () => {} });
+  const sessions = new SessionTable({ idleMs: 60_000, maxSessions: 10, maxKeyless: 10, maxKeylessPerAddress: 10, onEnd: () => {} });
   const engine = new Engine(new PolicyEngine(policy()), ledger, new Relay(backend, sessions), {
     refundOnFailure: false,
     callTimeoutMs: 5000,
@@ -36,7 +37,7 @@ test('a call whose settlement cannot be written is not answered, and its caller 
   });
 
   const caller = { record: ledger.findByHash(record.keyHash), presentedKey: true, clientIp: '127.0.0.1' };
-  const outcome = await engine.callTool(caller, { name: 'echo', arguments: { text: 'the answer' } }, GATE_ITSELF);
+  const outcome = await engine.callTool(caller, parseToolCall({ name: 'echo', arguments: { text: 'the answer' } }, 'params') as ToolCall, GATE_ITSELF);
 
   assert.equal(commits, 2);
   assert.ok('error' in outcome.body, `the call was answered: ${JSON.stringify(outcome.body)}`);

@@ -27,7 +27,7 @@ function statelessChannel(received: (JsonRpcRequest | JsonRpcNotification)[]): C
 async function relayOverTestBackend(t: { after: (fn: () => Promise<void>) => void }): Promise<Relay> {
   const backend = new StdioBackend({ label: 'test', command: process.execPath, args: [BACKEND], env: {}, cwd: undefined, clientInfo: { name: 'test', version: '1' } });
   await backend.start();
-  const relay = new Relay(backend, new SessionTable({ idleMs: 60_000, maxSessions: 10, onEnd: () => {} }));
+  const relay = new Relay(backend, new SessionTable({ idleMs: 60_000, maxSessions: 10, maxKeyless: 10, maxKeylessPerAddress: 10, onEnd: () => {} }));
   t.after(() => relay.close());
   return relay;
 }

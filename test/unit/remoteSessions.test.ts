@@ -27,7 +27,7 @@ function keyChannel(keyHash: string): ClientChannel {
 
 test('a remote server keeps at most the allowed number of upstream sessions for keys, the least recently used closing first', async () => {
   const url = await startRemote();
-  const sessions = new SessionTable({ idleMs: 60_000, maxSessions: 10, onEnd: () => {} });
+  const sessions = new SessionTable({ idleMs: 60_000, maxSessions: 10, maxKeyless: 10, maxKeylessPerAddress: 10, onEnd: () => {} });
   const upstream = new RemoteUpstream({ label: 'remote', url: new URL(url), headers: {}, clientInfo: { name: 'test', version: '1' } }, sessions, 60_000, 3);
   after(() => upstream.close());
   const whoami = async (key: string) => {

@@ -111,8 +111,9 @@ export class Gate {
 
   /**
    * Decides, and if the calls may go ahead, charges them: credits, rate limits and quotas are
-   * taken and the calls are recorded as charged; refused calls are recorded as refused, as the
-   * gate does. Resolves when that is on disk (for a `stateFile`).
+   * taken and the calls are recorded as charged; refused calls of a stored key are recorded as
+   * refused, as the gate does (a missing or unknown key writes nothing). Resolves when that is on
+   * disk (for a `stateFile`).
    */
   async consume(apiKey: string | undefined, calls: readonly CallInput[], clientIp?: string): Promise<Verdict> {
     const now = this.#now();

@@ -45,6 +45,7 @@ export const WRAP_OPTIONS = {
   'allowed-origin': { type: 'string', multiple: true },
   'call-timeout': { type: 'string' },
   'usage-retention-days': { type: 'string' },
+  'refused-limit': { type: 'string' },
   'dry-run': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
@@ -209,5 +210,9 @@ export function resolveSettings(flags: WrapFlags, options: ResolveOptions = {}):
       flags['usage-retention-days'] === undefined
         ? (file.usageRetentionDays ?? DEFAULTS.usageRetentionDays)
         : wholeNumber('--usage-retention-days', flags['usage-retention-days'], 0, 36_500),
+    refusedRequestLimitPerMin:
+      flags['refused-limit'] === undefined
+        ? (file.refusedRequestLimitPerMin ?? DEFAULTS.refusedRequestLimitPerMin)
+        : wholeNumber('--refused-limit', flags['refused-limit'], 0, 1_000_000),
   };
 }

@@ -39,6 +39,8 @@ Usage: paygate-mcp wrap --server "<command>" [flags]
   --usage-retention-days <n>
                           delete usage events older than n days, in small steps
                           (default 0 = keep everything; totals are kept apart)
+  --refused-limit <n>     requests refused per minute to one address without a valid key
+                          before it gets 429 (default 600; 0 = no limit)
   --remote-url <url>      gate a remote MCP server (Streamable HTTP) instead of --server
   --dry-run               start the servers, print each tool's price and limits, report
                           prices for tools no server offers, and stop

@@ -1,3 +1,4 @@
+import { toolNameProblem } from '../engine/toolCall.ts';
 import { closest, type Finding } from './diagnostic.ts';
 import type { JsonPath } from './document.ts';
 import { fieldName } from './schemaCheck.ts';
@@ -64,6 +65,13 @@ function serverPrefixes({ config, report }: Context): void {
     const path = ['servers', index, 'prefix'];
     if (server.prefix.includes(':')) {
       report({ code: 'prefix-colon', severity: 'error', message: `the prefix "${server.prefix}" contains ":", which separates a prefix from a tool name: remove it`, place: atValue(path) });
+    } else if (toolNameProblem(`${server.prefix}:tool`) !== undefined) {
+      report({
+        code: 'prefix-characters',
+        severity: 'error',
+        message: `the prefix "${server.prefix}" would put its tools outside MCP's tool-name rule, so no client could call them: use only A-Z, a-z, 0-9, "_", "-" and "."`,
+        place: atValue(path),
+      });
     }
     const first = seen.get(server.prefix);
     if (first !== undefined) {

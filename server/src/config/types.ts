@@ -43,6 +43,7 @@ export interface ConfigFile {
   maxBatchSize?: number;
   batchConcurrency?: number;
   usageRetentionDays?: number;
+  refusedRequestLimitPerMin?: number;
   webhookUrl?: string;
   webhookSecret?: string;
   webhookMaxRetries?: number;
@@ -85,6 +86,8 @@ export interface GateSettings {
   batchConcurrency: number;
   /** Days usage events are kept; 0 keeps everything. */
   usageRetentionDays: number;
+  /** Requests on /mcp refused to one address without a valid key, per minute, before it gets 429; 0 = no limit. */
+  refusedRequestLimitPerMin: number;
 }
 
 export const DEFAULTS = {
@@ -99,4 +102,5 @@ export const DEFAULTS = {
   maxBatchSize: 100,
   batchConcurrency: 10,
   usageRetentionDays: 0,
+  refusedRequestLimitPerMin: 600,
 } as const;

@@ -11,18 +11,20 @@ export interface Admission {
 
 /**
  * Decides on calls as one and acts on the decision: a refusal (in shadow mode, what would have been
- * one) is recorded as a usage event; calls that go ahead take their rate-limit capacity and have their
- * credits reserved. The gate's transports and the `Gate` library both admit calls this way. Throws a
- * `LedgerUnavailableError` when charges cannot be recorded.
+ * one) of a stored key is recorded as a usage event of that key; calls that go ahead take their
+ * rate-limit capacity and have their credits reserved. Callers without a stored key write nothing:
+ * anyone can send those, so the transport counts them in memory instead. The gate's transports and
+ * the `Gate` library both admit calls this way. Throws a `LedgerUnavailableError` when charges
+ * cannot be recorded.
  */
 export function admit(policy: PolicyEngine, ledger: Ledger, caller: Caller, calls: readonly CallRequest[], now: number): Admission {
   const decision = policy.evaluateBatch(caller, calls, now);
   if (!decision.allAllowed) {
-    ledger.recordRefusal(caller.record, calls[decision.failedIndex]?.tool ?? '', decision.reason, 'denied', now);
+    if (caller.record) ledger.recordRefusal(caller.record, calls[decision.failedIndex]?.tool ?? '', decision.reason, 'denied', now);
     return { decision, reservation: undefined };
   }
   const { shadowDenial, record } = decision;
-  if (shadowDenial) ledger.recordRefusal(caller.record, calls[shadowDenial.failedIndex]?.tool ?? '', shadowDenial.reason, 'shadow', now);
+  if (shadowDenial && caller.record) ledger.recordRefusal(caller.record, calls[shadowDenial.failedIndex]?.tool ?? '', shadowDenial.reason, 'shadow', now);
   if (!record || shadowDenial) return { decision, reservation: undefined };
   const reservation = ledger.reserve(record, decision.items, now);
   policy.consume(decision.buckets);

@@ -6,10 +6,11 @@ import { hashApiKey } from '../keys/apiKey.ts';
 import { memoize } from '../memo.ts';
 import { BackendFailure } from '../proxy/backend.ts';
 import { ErrorCode, isObject, type JsonObject, type JsonRpcAnswer, type JsonRpcErrorBody } from '../proxy/jsonrpc.ts';
+import { listTools } from '../proxy/listTools.ts';
 import type { ClientChannel, Upstream } from '../proxy/upstream.ts';
 import { LedgerUnavailableError, type Charge, type Ledger, type Reservation } from '../store/ledger.ts';
 import { admit, type Admission } from './admit.ts';
-import { parseBatch } from './batch.ts';
+import type { ToolCall } from './toolCall.ts';
 
 /** What the transport knows about who is calling. */
 export interface Credentials {
@@ -50,6 +51,9 @@ interface Settled {
 type AdmissionResult =
   | { admitted: true; reservation: Reservation | undefined; rateLimit: RateLimitStatus | null; record: KeyRecord | undefined }
   | { admitted: false; outcome: Outcome };
+
+/** The per-tool stats row of every tool that no server offers and the config does not price. */
+export const UNKNOWN_TOOL = '(unknown)';
 
 const AUTH_REASONS: ReadonlySet<DenyReason> = new Set(['missing_api_key', 'invalid_api_key', 'key_revoked', 'api_key_expired']);
 
@@ -109,6 +113,8 @@ export class Engine {
   readonly #now: () => number;
   /** Clients present the same key on every call: its hash is worked out once. */
   readonly #hashOf = memoize(hashApiKey, 1024);
+  /** Every tool name the servers have listed: per-tool stats are kept for these and the priced tools. */
+  readonly #offeredTools = new Set<string>();
 
   constructor(policyEngine: PolicyEngine, ledger: Ledger, upstream: Upstream, options: EngineOptions) {
     this.policyEngine = policyEngine;
@@ -116,6 +122,15 @@ export class Engine {
     this.upstream = upstream;
     this.options = options;
     this.#now = options.now ?? Date.now;
+    ledger.toolStatsRow = (tool) => this.#statsRow(tool);
+  }
+
+  /**
+   * Asks the servers for their tools, so that calls are counted per tool before any client has
+   * listed them. Clients' own `tools/list` answers teach the engine too (after a list change).
+   */
+  async learnTools(timeoutMs: number): Promise<void> {
+    for (const tool of await listTools(this.upstream, timeoutMs)) this.#offeredTools.add(tool.name);
   }
 
   /** The key record for a presented key, if it is stored (active or not). */
@@ -137,43 +152,36 @@ export class Engine {
     return denial && this.#refusal(denial, denial.message, caller.record, null, {});
   }
 
-  async callTool(caller: Caller, params: JsonObject | undefined, channel: ClientChannel): Promise<Outcome> {
-    const tool = params?.name;
-    if (typeof tool !== 'string' || tool === '') {
-      return plain(caller.record, fail(ErrorCode.InvalidParams, 'tools/call needs params.name: the name of the tool to call, as a string'));
-    }
-    if (params!.arguments !== undefined && !isObject(params!.arguments)) {
-      return plain(caller.record, fail(ErrorCode.InvalidParams, 'params.arguments must be an object of named arguments'));
-    }
-    const admission = await this.#admit(caller, [{ tool, argBytes: chargedInputBytes(this.policyEngine.policy, tool, params!.arguments) }], describeSingle);
+  /** `tools/call`, its params checked already (`parseToolCall`). */
+  async callTool(caller: Caller, call: ToolCall, channel: ClientChannel): Promise<Outcome> {
+    const { name: tool, arguments: args } = call;
+    const admission = await this.#admit(caller, [{ tool, argBytes: chargedInputBytes(this.policyEngine.policy, tool, args) }], describeSingle);
     if (!admission.admitted) return admission.outcome;
-    const settled = await this.#run('tools/call', params, channel, admission.reservation, admission.reservation?.charges[0]);
+    const settled = await this.#run('tools/call', call.params, channel, admission.reservation, admission.reservation?.charges[0]);
     if (!settled.recorded) return this.#unrecorded(admission.record);
     return admitted(admission, settled.body);
   }
 
   /**
-   * `tools/call_batch`: every call is checked first (key, ACL, rate limits, credits, spending limit,
-   * quotas, each call counting as if made alone); if any would be refused, nothing runs and nothing
-   * is charged. Otherwise the total is reserved at once, the calls run in parallel (bounded), and
+   * `tools/call_batch`, its calls checked already (`parseBatch`): every call is checked first (key,
+   * ACL, rate limits, credits, spending limit, quotas, each call counting as if made alone); if any
+   * would be refused, nothing runs and nothing is charged. Otherwise the total is reserved at once, the calls run in parallel (bounded), and
    * each failed call is refunded on its own.
    */
-  async callBatch(caller: Caller, params: JsonObject | undefined, channel: ClientChannel): Promise<Outcome> {
-    const parsed = parseBatch(params, this.options.maxBatchSize);
-    if ('problem' in parsed) return plain(caller.record, fail(ErrorCode.InvalidParams, parsed.problem));
-    const requests = parsed.calls.map((call) => ({ tool: call.name, argBytes: chargedInputBytes(this.policyEngine.policy, call.name, call.arguments) }));
+  async callBatch(caller: Caller, calls: readonly ToolCall[], channel: ClientChannel): Promise<Outcome> {
+    const requests = calls.map((call) => ({ tool: call.name, argBytes: chargedInputBytes(this.policyEngine.policy, call.name, call.arguments) }));
     const admission = await this.#admit(caller, requests, (denial, failedIndex, totalCredits) => ({
       message: `call ${failedIndex} (${requests[failedIndex]?.tool ?? 'the key'}) was refused, so nothing in the batch ran and nothing was charged: ${denial.message}`,
       data: { failedIndex, totalCreditsRequired: totalCredits },
     }));
     if (!admission.admitted) return admission.outcome;
     const { reservation } = admission;
-    const settled = await boundedMap(parsed.calls, this.options.batchConcurrency, (call, index) =>
+    const settled = await boundedMap(calls, this.options.batchConcurrency, (call, index) =>
       this.#run('tools/call', { name: call.name, arguments: call.arguments ?? {} }, channel, reservation, reservation?.charges[index]),
     );
     if (settled.some((item) => !item.recorded)) return this.#unrecorded(admission.record);
     const result = {
-      results: settled.map((item, index) => ({ tool: parsed.calls[index]!.name, ...item.body, creditsCharged: item.creditsCharged })),
+      results: settled.map((item, index) => ({ tool: calls[index]!.name, ...item.body, creditsCharged: item.creditsCharged })),
       totalCreditsCharged: settled.reduce((sum, item) => sum + item.creditsCharged, 0),
       remainingCredits: admission.record?.credits ?? null,
     };
@@ -239,14 +247,19 @@ export class Engine {
   #annotateTools(result: JsonObject, record: KeyRecord | undefined): JsonObject {
     if (!Array.isArray(result.tools)) return result;
     const policy = this.policyEngine.policy;
-    const tools = result.tools
-      .filter((tool): tool is JsonObject => isObject(tool) && typeof tool.name === 'string')
+    const listed = result.tools.filter((tool): tool is JsonObject => isObject(tool) && typeof tool.name === 'string');
+    for (const tool of listed) this.#offeredTools.add(tool.name as string);
+    const tools = listed
       .filter((tool) => toolVisible(record, tool.name as string))
       .map((tool) => {
         const meta = isObject(tool._meta) ? tool._meta : {};
         return { ...tool, _meta: { ...meta, 'paygate/pricing': toolPricing(policy, tool.name as string) } };
       });
     return { ...result, tools };
+  }
+
+  #statsRow(tool: string): string {
+    return this.#offeredTools.has(tool) || Object.hasOwn(this.policyEngine.policy.toolPricing, tool) ? tool : UNKNOWN_TOOL;
   }
 
   #refusal(denial: Denial, message: string, record: KeyRecord | undefined, rateLimit: RateLimitStatus | null, extra: JsonObject): Outcome {

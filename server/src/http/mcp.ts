@@ -1,6 +1,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { BATCH_METHOD } from '../engine/batch.ts';
-import { plain, type Engine, type Outcome } from '../engine/engine.ts';
+import { BATCH_METHOD, parseBatch } from '../engine/batch.ts';
+import { plain, type Credentials, type Engine, type Outcome } from '../engine/engine.ts';
+import { parseToolCall, type CallProblem, type ToolCall } from '../engine/toolCall.ts';
 import type { Caller, KeyRecord } from '../gate/types.ts';
 import {
   answerOf,
@@ -19,6 +20,7 @@ import { acceptsOf, PostChannel, type Accepts } from './postChannel.ts';
 import { allowListedOrigin, answerOptions } from './cors.ts';
 import { credentialsOf } from './credentials.ts';
 import { hostProblem, type HostPolicy } from './hostCheck.ts';
+import { OVER_LIMIT, type RefusedTraffic } from './refusals.ts';
 import { HttpError, sendJson } from './respond.ts';
 import type { Session, SessionTable } from './sessions.ts';
 import { SseStream } from './sse.ts';
@@ -35,6 +37,25 @@ const GATE_INSTRUCTIONS = (maxCalls: number) =>
 /** Methods anyone may call, so that clients can connect and discover tools and their prices. */
 const LISTING_METHODS = new Set(['tools/list', 'resources/list', 'resources/templates/list', 'prompts/list']);
 
+/** Stands for the caller of a request refused before its key was looked up. */
+const NOBODY: Caller = { record: undefined, presentedKey: false, clientIp: undefined };
+
+/** The checked calls of a `tools/call` or `tools/call_batch`, or what is wrong with them; undefined for other methods. */
+function callsOf(method: string, params: JsonObject | undefined, maxBatchSize: number): { calls: ToolCall[] } | CallProblem | undefined {
+  if (method === BATCH_METHOD) return parseBatch(params, maxBatchSize);
+  if (method !== 'tools/call') return undefined;
+  const call = parseToolCall(params, 'params');
+  return 'problem' in call ? call : { calls: [call] };
+}
+
+/** Why an answer refuses its request, when it does so for a missing or bad key or malformed params. */
+function refusalReason(outcome: Outcome): string | undefined {
+  if (!('error' in outcome.body)) return undefined;
+  const { code, data } = outcome.body.error;
+  if (!outcome.unauthorized && code !== ErrorCode.InvalidParams) return undefined;
+  return isObject(data) && typeof data.reason === 'string' ? data.reason : 'invalid_params';
+}
+
 export interface McpEndpointOptions {
   maxBodyBytes: number;
   /** Overrides the backend's `serverInfo.name`. */
@@ -44,19 +65,30 @@ export interface McpEndpointOptions {
   now: () => number;
 }
 
+/** Stands for the address of a client whose socket has none (it has gone already). */
+const UNKNOWN_ADDRESS = 'unknown';
+
 /** `/mcp`: MCP's Streamable HTTP transport, with sessions when the client initializes and without when it does not. */
 export class McpEndpoint {
   readonly #engine: Engine;
   readonly #sessions: SessionTable;
+  readonly #refusals: RefusedTraffic;
   readonly #options: McpEndpointOptions;
 
-  constructor(engine: Engine, sessions: SessionTable, options: McpEndpointOptions) {
+  constructor(engine: Engine, sessions: SessionTable, refusals: RefusedTraffic, options: McpEndpointOptions) {
     this.#engine = engine;
     this.#sessions = sessions;
+    this.#refusals = refusals;
     this.#options = options;
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const credentials = credentialsOf(req, this.#options.trustedProxies);
+    const waitSeconds = this.#refusals.retryAfterSeconds(credentials.clientIp ?? UNKNOWN_ADDRESS, this.#options.now());
+    if (waitSeconds !== undefined && !this.#validKey(this.#engine.caller(credentials))) {
+      this.#refuseOverLimit(res, credentials, waitSeconds);
+      return;
+    }
     try {
       const { hostPolicy } = this.#options;
       const problem = hostProblem(req.headers, hostPolicy);
@@ -64,7 +96,7 @@ export class McpEndpoint {
       allowListedOrigin(req, res, hostPolicy);
       switch (req.method) {
         case 'POST':
-          return await this.#post(req, res);
+          return await this.#post(req, res, credentials);
         case 'GET':
           return this.#get(req, res);
         case 'DELETE':
@@ -76,6 +108,7 @@ export class McpEndpoint {
       }
     } catch (error) {
       if (!(error instanceof HttpError)) throw error;
+      this.#countRefusal(credentials, undefined, 'bad_request');
       const code = error instanceof JsonParseError ? ErrorCode.ParseError : ErrorCode.InvalidRequest;
       if (!res.headersSent) sendJson(res, error.status, errorResponse(null, code, error.message), error.headers);
     }
@@ -96,7 +129,31 @@ export class McpEndpoint {
     }
   }
 
-  async #post(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** A valid key: stored, active, not expired, and allowed from the client's address. */
+  #validKey(caller: Caller): caller is Caller & { record: KeyRecord } {
+    return caller.record !== undefined && this.#engine.policyEngine.checkKey(caller, this.#options.now()) === undefined;
+  }
+
+  /**
+   * Counts a refused request against its address, unless it came with a valid key (looked up now
+   * if it was not yet): clients with a key are never limited for their mistakes.
+   */
+  #countRefusal(credentials: Credentials, caller: Caller | undefined, reason: string): void {
+    if (this.#validKey(caller ?? this.#engine.caller(credentials))) return;
+    this.#refusals.record(credentials.clientIp ?? UNKNOWN_ADDRESS, reason, this.#options.now());
+  }
+
+  #refuseOverLimit(res: ServerResponse, credentials: Credentials, waitSeconds: number): void {
+    const address = credentials.clientIp ?? UNKNOWN_ADDRESS;
+    this.#refusals.record(address, OVER_LIMIT, this.#options.now());
+    const message =
+      `too many refused requests from ${address}: without a valid API key, ${this.#refusals.limitPerMin} refused requests a minute are allowed. ` +
+      `Retry in ${waitSeconds} s, with a valid key (X-API-Key or Authorization: Bearer) and well-formed requests`;
+    const body = errorResponse(null, ErrorCode.PaymentRequired, message, { reason: OVER_LIMIT, retryAfterSeconds: waitSeconds });
+    sendJson(res, 429, body, { 'retry-after': String(waitSeconds) });
+  }
+
+  async #post(req: IncomingMessage, res: ServerResponse, credentials: Credentials): Promise<void> {
     const accepts = acceptsOf(req.headers.accept);
     if (!accepts.json && !accepts.sse) throw new HttpError(406, 'the Accept header must allow application/json or text/event-stream');
     const contentType = req.headers['content-type'];
@@ -107,9 +164,8 @@ export class McpEndpoint {
     const message = classify(parseJson(await readBody(req, this.#options.maxBodyBytes)));
     if (typeof message === 'string') throw new HttpError(400, message);
     const session = this.#session(req);
-    const credentials = credentialsOf(req, this.#options.trustedProxies);
     if ('method' in message && 'id' in message && message.id !== undefined) {
-      await this.#request(message as JsonRpcRequest, session, this.#engine.caller(credentials), accepts, res);
+      await this.#request(message as JsonRpcRequest, session, credentials, accepts, res);
       return;
     }
     if ('method' in message) {
@@ -140,34 +196,43 @@ export class McpEndpoint {
     if (outcome === 'forbidden') throw new HttpError(403, 'that request was sent to another client');
   }
 
-  async #request(message: JsonRpcRequest, session: Session | undefined, caller: Caller, accepts: Accepts, res: ServerResponse): Promise<void> {
+  async #request(message: JsonRpcRequest, session: Session | undefined, credentials: Credentials, accepts: Accepts, res: ServerResponse): Promise<void> {
     const engine = this.#engine;
-    const channel = new PostChannel(res, accepts, session, caller, message.id, () => this.#headers(caller.record, null));
     const { method, params } = message;
+    const calls = callsOf(method, params, engine.options.maxBatchSize);
+    if (calls && 'problem' in calls) {
+      // Refused before anything is looked up: a malformed name never reaches a key, a price or a server.
+      this.#countRefusal(credentials, undefined, calls.reason);
+      const body = { jsonrpc: '2.0', id: message.id, error: { code: ErrorCode.InvalidParams, message: calls.problem, data: { reason: calls.reason } } } as const;
+      new PostChannel(res, accepts, session, NOBODY, message.id, () => ({})).finish(200, body, {});
+      return;
+    }
+    const caller = engine.caller(credentials);
+    const channel = new PostChannel(res, accepts, session, caller, message.id, () => this.#headers(caller.record, null));
     let extraHeaders: OutgoingHttpHeaders = {};
     let outcome: Outcome;
     if (method === 'initialize') {
       if (session) throw new HttpError(400, 'this session is already initialized; to start a new one, send initialize without Mcp-Session-Id');
-      const initialized = this.#initialize(params);
+      const initialized = this.#initialize(params, caller);
       outcome = initialized.outcome;
       if (initialized.session) extraHeaders = { 'mcp-session-id': initialized.session.id };
     } else if (method === 'ping') {
       outcome = plain(undefined, { result: {} });
-    } else if (method === 'tools/call') {
-      outcome = await engine.callTool(caller, params, channel);
-    } else if (method === BATCH_METHOD) {
-      outcome = await engine.callBatch(caller, params, channel);
+    } else if (calls) {
+      outcome = method === BATCH_METHOD ? await engine.callBatch(caller, calls.calls, channel) : await engine.callTool(caller, calls.calls[0]!, channel);
     } else if (LISTING_METHODS.has(method)) {
       outcome = await engine.forward(method, params, engine.authorize(caller) ? undefined : caller.record, channel);
     } else {
       outcome = engine.authorize(caller) ?? (await engine.forward(method, params, caller.record, channel));
     }
+    const refused = refusalReason(outcome);
+    if (refused !== undefined) this.#countRefusal(credentials, caller, refused);
     const status = outcome.unauthorized ? 401 : 200;
     const headers = Object.assign(this.#headers(outcome.record, outcome), extraHeaders);
     channel.finish(status, { jsonrpc: '2.0', id: message.id, ...outcome.body } as JsonRpcResponse, headers);
   }
 
-  #initialize(params: JsonObject | undefined): { outcome: Outcome; session?: Session } {
+  #initialize(params: JsonObject | undefined, caller: Caller): { outcome: Outcome; session?: Session } {
     const identity = this.#engine.upstream.identity();
     if (!identity) {
       const reason = [...this.#engine.upstream.statuses().values()].find((status) => status.reason)?.reason ?? 'it has not started';
@@ -175,7 +240,8 @@ export class McpEndpoint {
     }
     const requested = typeof params?.protocolVersion === 'string' ? params.protocolVersion : undefined;
     const protocolVersion = requested && NEGOTIABLE_VERSIONS.includes(requested) ? requested : NEGOTIABLE_VERSIONS[0]!;
-    const session = this.#sessions.create(this.#options.now());
+    const opener = { keyHash: this.#validKey(caller) ? caller.record.keyHash : undefined, address: caller.clientIp ?? UNKNOWN_ADDRESS };
+    const session = this.#sessions.create(this.#options.now(), opener);
     const batch = { method: BATCH_METHOD, maxCalls: this.#engine.options.maxBatchSize };
     const experimental = isObject(identity.capabilities.experimental) ? identity.capabilities.experimental : {};
     const result: JsonObject = {

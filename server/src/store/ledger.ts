@@ -59,6 +59,8 @@ export const KEY_CACHE_SIZE = 10_000;
  */
 export class Ledger {
   readonly store: Store;
+  /** The per-tool stats row a tool's calls count under: the engine keeps rows to tools that exist. */
+  toolStatsRow: (tool: string) => string = (tool) => tool;
   readonly #writer: BatchWriter;
   readonly #keys: KeyCache;
   readonly #inflight = new Map<KeyRecord, InFlight>();
@@ -396,7 +398,8 @@ export class Ledger {
     return event;
   }
 
-  #bumpTool(tool: string, calls: number, credits: number, denied: number): void {
+  #bumpTool(name: string, calls: number, credits: number, denied: number): void {
+    const tool = this.toolStatsRow(name);
     let stats = this.#toolStats.get(tool);
     if (!stats) {
       stats = { calls: 0, credits: 0, denied: 0 };

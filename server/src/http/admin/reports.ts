@@ -2,6 +2,7 @@ import type { Engine } from '../../engine/engine.ts';
 import type { BackendStatus } from '../../proxy/backend.ts';
 import { hashApiKey } from '../../keys/apiKey.ts';
 import { credentialsOf } from '../credentials.ts';
+import type { RefusalReport } from '../refusals.ts';
 import { HttpError } from '../respond.ts';
 import { intParam, namespaceParam, sinceParam } from './params.ts';
 import { publicEvent, publicKey, usageCsv } from './present.ts';
@@ -16,6 +17,8 @@ export interface GateInfo {
   /** Every wrapped server's state, by label. */
   backends(): Map<string, BackendStatus>;
   sessionCount(): number;
+  /** Requests on /mcp refused without a valid key, per address (kept in memory only). */
+  unauthenticated(): RefusalReport;
   /** Why the last change to the config file was refused, if it was. */
   configProblems(): string[];
   /** The settings that decide prices and limits, as the gate applies them now. */
@@ -142,6 +145,7 @@ export function reportRoutes(engine: Engine, info: GateInfo): Route[] {
               denyReasons: Object.fromEntries(ledger.store.denyReasons(namespace)),
             },
             ...(namespace === undefined ? { namespaces: ledger.store.namespaces().map((summary) => summary.namespace) } : {}),
+            unauthenticated: info.unauthenticated(),
             config: info.settings(),
           },
         };
