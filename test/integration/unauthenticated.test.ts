@@ -110,7 +110,8 @@ test('per-tool stats keep rows for offered and priced tools only; every other na
 });
 
 test('past its limit of refused requests an address gets 429 with Retry-After, while its valid key still works', async () => {
-  const gate = await GateProcess.start(['--refused-limit', '5', '--rate-limit', '0']);
+  const page = 'https://app.example.com';
+  const gate = await GateProcess.start(['--refused-limit', '5', '--rate-limit', '0', '--allowed-origin', page]);
   const { key } = await gate.createKey({ credits: 100 });
   for (let i = 0; i < 10; i++) {
     assert.equal((await gate.request('POST', '/mcp', { headers: { 'x-api-key': key, 'content-type': 'application/json' }, raw: '{not json' })).status, 400);
@@ -131,6 +132,9 @@ test('past its limit of refused requests an address gets 429 with Retry-After, w
   assert.match(limited.json.error.message, /too many refused requests from 127\.0\.0\.1: without a valid API key, 5 refused requests a minute are allowed/);
   assert.equal((await gate.callTool('pg_not_a_key', 'echo')).status, 429);
   assert.equal((await initialize(gate)).status, 429);
+  const fromPage = await gate.request('POST', '/mcp', { headers: { origin: page, 'content-type': 'application/json', accept: 'application/json' }, raw: '{}' });
+  assert.equal(fromPage.status, 429);
+  assert.equal(fromPage.headers.get('access-control-allow-origin'), page, 'a page on a listed origin can read why it is refused');
 
   const served = await gate.callTool(key, 'echo', { text: 'still served' });
   assert.equal(served.status, 200);
@@ -138,7 +142,7 @@ test('past its limit of refused requests an address gets 429 with Retry-After, w
   assert.equal((await initialize(gate, key)).status, 200);
 
   const { unauthenticated } = (await gate.admin('GET', '/status')).json;
-  assert.deepEqual(unauthenticated.byReason, { missing_api_key: 3, bad_request: 1, invalid_tool_name: 1, refused_request_limit: 3 });
+  assert.deepEqual(unauthenticated.byReason, { missing_api_key: 3, bad_request: 1, invalid_tool_name: 1, refused_request_limit: 4 });
   assert.equal(unauthenticated.limitPerMin, 5);
 });
 

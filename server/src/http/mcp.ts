@@ -84,16 +84,17 @@ export class McpEndpoint {
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const credentials = credentialsOf(req, this.#options.trustedProxies);
-    const waitSeconds = this.#refusals.retryAfterSeconds(credentials.clientIp ?? UNKNOWN_ADDRESS, this.#options.now());
-    if (waitSeconds !== undefined && !this.#validKey(this.#engine.caller(credentials))) {
-      this.#refuseOverLimit(res, credentials, waitSeconds);
-      return;
-    }
     try {
       const { hostPolicy } = this.#options;
       const problem = hostProblem(req.headers, hostPolicy);
       if (problem) throw new HttpError(403, problem);
+      // Before the limit: a page on a listed origin must be able to read its 429.
       allowListedOrigin(req, res, hostPolicy);
+      const waitSeconds = this.#refusals.retryAfterSeconds(credentials.clientIp ?? UNKNOWN_ADDRESS, this.#options.now());
+      if (waitSeconds !== undefined && !this.#validKey(this.#engine.caller(credentials))) {
+        this.#refuseOverLimit(res, credentials, waitSeconds);
+        return;
+      }
       switch (req.method) {
         case 'POST':
           return await this.#post(req, res, credentials);
