@@ -19,8 +19,9 @@ export interface ConfigFacts {
 interface Context {
   config: ConfigFile;
   facts: ConfigFacts;
-  /** `toolPricing` as entries, listed once for all rules (it may hold thousands). */
-  pricing: [string, ToolPolicy][];
+  /** `toolPricing`, and its names listed once for all rules (there may be thousands). */
+  pricing: Record<string, ToolPolicy>;
+  toolNames: readonly string[];
   report: (finding: Finding) => void;
 }
 
@@ -36,7 +37,7 @@ export function unknownTool(name: string, offered: ReadonlySet<string>): { messa
   return { message: `no server offers a tool "${name}"${suggestion ? `: did you mean "${suggestion}"?` : ''} (a price or rule for a name nobody calls never applies)`, suggestion };
 }
 
-function unknownTools({ config, facts, pricing, report }: Context): void {
+function unknownTools({ config, facts, toolNames, report }: Context): void {
   const offered = facts.tools;
   if (!offered) return;
   const check = (name: string, path: JsonPath, isKey: boolean) => {
@@ -51,7 +52,7 @@ function unknownTools({ config, facts, pricing, report }: Context): void {
       ...(suggestion ? { fix: { title: `Change to "${suggestion}"`, kind: isKey ? 'rename' : 'replace', place, newText: suggestion } } : {}),
     });
   };
-  for (const [name] of pricing) check(name, ['toolPricing', name], true);
+  for (const name of toolNames) check(name, ['toolPricing', name], true);
   for (const [key, entry] of Object.entries(config.importKeys ?? {})) {
     if (typeof entry !== 'object') continue;
     for (const list of ['allowedTools', 'deniedTools'] as const) (entry[list] ?? []).forEach((name, index) => check(name, ['importKeys', key, list, index], false));
@@ -89,18 +90,19 @@ function serverShapes({ config, report }: Context): void {
 }
 
 /** The least a call can cost (over priced tools and the default price), ignoring free tools. */
-function cheapestPrice(config: ConfigFile, pricing: [string, ToolPolicy][]): number | undefined {
+function cheapestPrice({ config, pricing, toolNames }: Context): number | undefined {
   const fallback = config.defaultCreditsPerCall ?? DEFAULTS.defaultCreditsPerCall;
   let cheapest = fallback > 0 ? fallback : Number.POSITIVE_INFINITY;
-  for (const [, rule] of pricing) {
-    const price = rule.creditsPerCall ?? fallback;
+  for (const name of toolNames) {
+    const price = pricing[name]!.creditsPerCall ?? fallback;
     if (price > 0 && price < cheapest) cheapest = price;
   }
   return Number.isFinite(cheapest) ? cheapest : undefined;
 }
 
-function limitsBelowPrice({ config, pricing, report }: Context): void {
-  const cheapest = cheapestPrice(config, pricing);
+function limitsBelowPrice(context: Context): void {
+  const { config, report } = context;
+  const cheapest = cheapestPrice(context);
   if (cheapest === undefined) return;
   const check = (limit: number | undefined, path: JsonPath, what: string) => {
     if (limit === undefined || limit === 0 || limit >= cheapest) return;
@@ -119,10 +121,11 @@ function limitsBelowPrice({ config, pricing, report }: Context): void {
   }
 }
 
-function toolLimitsAboveGlobal({ config, pricing, report }: Context): void {
+function toolLimitsAboveGlobal({ config, pricing, toolNames, report }: Context): void {
   const global = config.globalRateLimitPerMin ?? DEFAULTS.globalRateLimitPerMin;
   if (global === 0) return;
-  for (const [tool, rule] of pricing) {
+  for (const tool of toolNames) {
+    const rule = pricing[tool]!;
     if ((rule.rateLimitPerMin ?? 0) <= global) continue;
     report({
       code: 'tool-limit-above-global',
@@ -171,14 +174,15 @@ function environment({ config, facts, report }: Context): void {
 }
 
 /** The same 0 means "no limit" in one field and "free" or "never" in others: say which. */
-function zeroMeanings({ config, pricing, report }: Context): void {
+function zeroMeanings({ config, pricing, toolNames, report }: Context): void {
   const hint = (path: JsonPath, meaning: string) =>
     report({ code: 'zero-meaning', severity: 'hint', message: `${fieldName(path)} is 0, which here means ${meaning}`, place: atValue(path) });
   if (config.globalRateLimitPerMin === 0) hint(['globalRateLimitPerMin'], 'no rate limit at all');
   if (config.defaultCreditsPerCall === 0) hint(['defaultCreditsPerCall'], 'every tool without its own price is free');
   if (config.callTimeoutMs === 0) hint(['callTimeoutMs'], 'calls never time out');
   for (const [field, value] of Object.entries(config.globalQuota ?? {})) if (value === 0) hint(['globalQuota', field], 'no limit');
-  for (const [tool, rule] of pricing) {
+  for (const tool of toolNames) {
+    const rule = pricing[tool]!;
     if (rule.creditsPerCall === 0) hint(['toolPricing', tool, 'creditsPerCall'], `"${tool}" is free`);
     if (rule.rateLimitPerMin === 0) hint(['toolPricing', tool, 'rateLimitPerMin'], `"${tool}" has no limit of its own (the global one still applies)`);
   }
@@ -201,7 +205,10 @@ const RULES = [unknownTools, serverShapes, serverPrefixes, limitsBelowPrice, too
 /** The rules a schema cannot express, on a config that passed the schema. */
 export function semanticFindings(config: ConfigFile, facts: ConfigFacts): Finding[] {
   const findings: Finding[] = [];
-  const context: Context = { config, facts, pricing: Object.entries(config.toolPricing ?? {}), report: (finding) => findings.push(finding) };
+  // Names and lookups rather than Object.entries: on thousands of tools, entries take 3× the time and
+  // fill the young generation, and the collections that follow land on a later keystroke.
+  const pricing = config.toolPricing ?? {};
+  const context: Context = { config, facts, pricing, toolNames: Object.keys(pricing), report: (finding) => findings.push(finding) };
   for (const rule of RULES) rule(context);
   return findings;
 }
