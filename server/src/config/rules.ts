@@ -31,9 +31,27 @@ const atValue = (path: JsonPath) => ({ path, part: 'value' as const });
 /** Fields PayGate reads but does not act on yet: leaving them silent would let users believe they work. */
 const NOT_YET = ['webhookUrl', 'webhookSecret', 'webhookMaxRetries', 'alertRules', 'teams', 'oauth', 'redisUrl', 'stripeWebhookSecret'] as const;
 
+/**
+ * The nearest offered name to each unknown one, per tool list (the daemon keeps a gate's list the
+ * same object while its tools do not change). Finding one compares it with every offered name: on
+ * thousands of tools, working them all out again at each keystroke would take seconds.
+ */
+const suggestions = new WeakMap<ReadonlySet<string>, Map<string, string | undefined>>();
+const SUGGESTIONS_KEPT = 10_000;
+
+function suggestTool(name: string, offered: ReadonlySet<string>): string | undefined {
+  let known = suggestions.get(offered);
+  if (!known) suggestions.set(offered, (known = new Map()));
+  if (known.has(name)) return known.get(name);
+  if (known.size >= SUGGESTIONS_KEPT) known.clear();
+  const suggestion = closest(name, offered);
+  known.set(name, suggestion);
+  return suggestion;
+}
+
 /** What to say of a tool name no server offers, and the offered name it was probably meant to be. */
 export function unknownTool(name: string, offered: ReadonlySet<string>): { message: string; suggestion: string | undefined } {
-  const suggestion = closest(name, offered);
+  const suggestion = suggestTool(name, offered);
   return { message: `no server offers a tool "${name}"${suggestion ? `: did you mean "${suggestion}"?` : ''} (a price or rule for a name nobody calls never applies)`, suggestion };
 }
 
