@@ -80,8 +80,19 @@ const edited = `${text.slice(0, editedAt)}0${text.slice(editedAt)}`;
 
 type Change = { text: string } | { range: { start: { line: number; character: number }; end: { line: number; character: number } }; text: string };
 
-/** Milliseconds from each `didChange` to the `publishDiagnostics` of its version, sorted. */
-async function measure(changeFor: (raise: boolean) => Change): Promise<number[]> {
+/** The daemon's CPU time so far in ms (user + system, from /proc: Linux only), to read beside latencies a busy machine inflates. */
+function daemonCpuMs(): number | undefined {
+  try {
+    const fields = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Milliseconds from each `didChange` to the `publishDiagnostics` of its version (sorted), and the daemon's CPU per change. */
+async function measure(changeFor: (raise: boolean) => Change): Promise<{ latencies: number[]; cpuMsPerChange: number | undefined }> {
+  const cpuBefore = daemonCpuMs();
   const latencies: number[] = [];
   for (let edit = 0; edit < edits; edit++) {
     version++;
@@ -94,7 +105,9 @@ async function measure(changeFor: (raise: boolean) => Change): Promise<number[]>
     latencies.push(performance.now() - started);
     if (diagnostics.length !== (raised ? 1 : 0)) throw new Error(`version ${version}: unexpected diagnostics ${JSON.stringify(diagnostics)}`);
   }
-  return latencies.sort((a, b) => a - b);
+  const cpuAfter = daemonCpuMs();
+  const cpuMsPerChange = cpuBefore === undefined || cpuAfter === undefined ? undefined : Math.round(((cpuAfter - cpuBefore) / edits) * 100) / 100;
+  return { latencies: latencies.sort((a, b) => a - b), cpuMsPerChange };
 }
 
 const full = await measure((raise) => ({ text: raise ? edited : text }));
@@ -110,7 +123,12 @@ await exited;
 fs.rmSync(dir, { recursive: true, force: true });
 
 validateMs.sort((a, b) => a - b);
-const summary = (latencies: number[]) => ({ p50: quantile(latencies, 0.5), p95: quantile(latencies, 0.95), max: quantile(latencies, 1) });
+const summary = ({ latencies, cpuMsPerChange }: { latencies: number[]; cpuMsPerChange: number | undefined }) => ({
+  p50: quantile(latencies, 0.5),
+  p95: quantile(latencies, 0.95),
+  max: quantile(latencies, 1),
+  daemonCpuMsPerChange: cpuMsPerChange,
+});
 const result = {
   harness: 'lsp-latency',
   tools: toolCount,
@@ -122,6 +140,7 @@ const result = {
 };
 const { fullDocumentChangeToDiagnosticsMs: f, incrementalChangeToDiagnosticsMs: i } = result;
 process.stderr.write(
-  `${toolCount} priced tools: didChange → publishDiagnostics, whole document p50 ${f.p50} ms, p95 ${f.p95} ms; one-character range p50 ${i.p50} ms, p95 ${i.p95} ms; validate ${result.validateWallMs.median} ms\n`,
+  `${toolCount} priced tools: didChange → publishDiagnostics, whole document p50 ${f.p50} ms, p95 ${f.p95} ms (daemon CPU ${f.daemonCpuMsPerChange} ms); ` +
+    `one-character range p50 ${i.p50} ms, p95 ${i.p95} ms (daemon CPU ${i.daemonCpuMsPerChange} ms); validate ${result.validateWallMs.median} ms\n`,
 );
 console.log(JSON.stringify(result));
