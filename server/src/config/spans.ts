@@ -89,6 +89,10 @@ function isSpace(code: number): boolean {
   return code === 0x20 || code === 0x0a || code === 0x0d || code === 0x09;
 }
 
+function followsValue(code: number): boolean {
+  return code === COMMA || code === CLOSE_BRACE || code === CLOSE_BRACKET || isSpace(code);
+}
+
 /**
  * The same spans as `jsoncSpans`, for text that `JSON.parse` accepted: it descends only into the
  * wanted paths and skips every other value by its brackets and quotes, which on a config of
@@ -124,8 +128,9 @@ export function jsonSpans(text: string, targets: readonly jsonc.JSONPath[]): Spa
         else if ((code === CLOSE_BRACE || code === CLOSE_BRACKET) && --depth === 0) return index + 1;
       }
     }
-    let end = at;
-    for (let code = first; end < text.length && code !== COMMA && code !== CLOSE_BRACE && code !== CLOSE_BRACKET && !isSpace(code); code = text.charCodeAt(++end));
+    // A number, true, false or null: it goes on until what may follow a value.
+    let end = at + 1;
+    while (end < text.length && !followsValue(text.charCodeAt(end))) end++;
     return end;
   };
   /** Records the value at `at` (and what is wanted inside it); the index after it. */
