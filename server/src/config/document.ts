@@ -1,4 +1,5 @@
 import * as jsonc from 'jsonc-parser';
+import { blankJsonc } from './jsonText.ts';
 import { jsoncSpans, jsonSpans, spanKey, type Spans } from './spans.ts';
 
 /** Zero-based line and character, as LSP counts them (UTF-16 code units). */
@@ -38,29 +39,43 @@ export interface Place {
 
 const PARSE_OPTIONS: jsonc.ParseOptions = { allowTrailingComma: true, disallowComments: false };
 
+/** The text and value of JSONC text as plain JSON of the same layout; undefined when it is not valid JSONC. */
+function asJson(text: string): { text: string; value: unknown } | undefined {
+  try {
+    return { text, value: JSON.parse(text) };
+  } catch {
+    const blanked = blankJsonc(text);
+    if (blanked === text) return undefined;
+    try {
+      return { text: blanked, value: JSON.parse(blanked) };
+    } catch {
+      return undefined;
+    }
+  }
+}
+
 /**
- * A config file's text. Its value comes from the native JSON parser when the text is plain JSON
- * (jsonc-parser only for comments, trailing commas or errors); positions are found afterwards, for
- * the few places diagnostics point at, in one scan that skips everything else (by brackets and quotes
- * alone in plain JSON). A 5,000-tool config is checked in a few milliseconds that way.
+ * A config file's text. Its value comes from the native JSON parser, with comments and trailing
+ * commas blanked out first if there are any (jsonc-parser only for errors); positions are found
+ * afterwards, for the few places diagnostics point at, in one scan that skips everything else by
+ * brackets and quotes alone. A 5,000-tool config is checked in a few milliseconds that way.
  */
 export class ConfigDocument {
   readonly text: string;
   #value: unknown;
-  /** `JSON.parse` accepted the text: no comments, trailing commas or errors. */
-  #plainJson: boolean;
+  /** The text as plain JSON (comments and trailing commas blanked), when it is valid JSONC. */
+  #json: string | undefined;
   #syntaxErrors: SyntaxProblem[];
   #lineStarts: Int32Array | undefined;
 
   constructor(text: string) {
     this.text = text;
-    try {
-      this.#value = JSON.parse(text);
-      this.#syntaxErrors = [];
-      this.#plainJson = true;
-    } catch {
-      this.#syntaxErrors = [];
-      this.#plainJson = false;
+    this.#syntaxErrors = [];
+    const json = asJson(text);
+    if (json) {
+      this.#json = json.text;
+      this.#value = json.value;
+    } else {
       try {
         const errors: jsonc.ParseError[] = [];
         this.#value = jsonc.parse(text, errors, PARSE_OPTIONS);
@@ -127,7 +142,7 @@ export class ConfigDocument {
     const targets = places.map((place) => place.path);
     let spans: Spans;
     try {
-      spans = this.#plainJson ? jsonSpans(this.text, targets) : jsoncSpans(this.text, targets, PARSE_OPTIONS);
+      spans = this.#json === undefined ? jsoncSpans(this.text, targets, PARSE_OPTIONS) : jsonSpans(this.#json, targets);
     } catch {
       spans = { keys: new Map(), values: new Map() };
     }

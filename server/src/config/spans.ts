@@ -1,4 +1,5 @@
 import * as jsonc from 'jsonc-parser';
+import { CLOSE_BRACE, CLOSE_BRACKET, COMMA, isSpace, OPEN_BRACE, OPEN_BRACKET, QUOTE, stringEnd } from './jsonText.ts';
 
 /** Where something is written: offset and length in the text (UTF-16 code units). */
 export interface Span {
@@ -77,18 +78,6 @@ function wantedTree(targets: readonly jsonc.JSONPath[]): Wanted {
   return root;
 }
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const COMMA = 0x2c;
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
-
-function isSpace(code: number): boolean {
-  return code === 0x20 || code === 0x0a || code === 0x0d || code === 0x09;
-}
-
 function followsValue(code: number): boolean {
   return code === COMMA || code === CLOSE_BRACE || code === CLOSE_BRACKET || isSpace(code);
 }
@@ -96,37 +85,37 @@ function followsValue(code: number): boolean {
 /**
  * The same spans as `jsoncSpans`, for text that `JSON.parse` accepted: it descends only into the
  * wanted paths and skips every other value by its brackets and quotes, which on a config of
- * thousands of tools is several times faster than tokenizing it. The text must be valid JSON.
+ * thousands of tools is several times faster than tokenizing it. The text must be valid JSON (JSONC
+ * made JSON by `blankJsonc` finds the same spans).
  */
 export function jsonSpans(text: string, targets: readonly jsonc.JSONPath[]): Spans {
   const keys = new Map<string, Span>();
   const values = new Map<string, Span>();
 
+  // Given text that is not JSON, it stops at the end rather than loop (the caller falls back).
+  const notJson = (): never => {
+    throw new Error('jsonSpans: the text is not JSON');
+  };
   const skipSpace = (at: number): number => {
     while (isSpace(text.charCodeAt(at))) at++;
     return at;
   };
-  /** `at` is an opening quote; the index after its closing one. */
-  const stringEnd = (at: number): number => {
-    let close = text.indexOf('"', at + 1);
-    for (;;) {
-      let backslashes = 0;
-      while (text.charCodeAt(close - 1 - backslashes) === BACKSLASH) backslashes++;
-      if (backslashes % 2 === 0) return close + 1;
-      close = text.indexOf('"', close + 1);
-    }
+  const endOfString = (at: number): number => {
+    const end = stringEnd(text, at);
+    return end < 0 ? notJson() : end;
   };
   const valueEnd = (at: number): number => {
     const first = text.charCodeAt(at);
-    if (first === QUOTE) return stringEnd(at);
+    if (first === QUOTE) return endOfString(at);
     if (first === OPEN_BRACE || first === OPEN_BRACKET) {
       let depth = 0;
-      for (let index = at; ; index++) {
+      for (let index = at; index < text.length; index++) {
         const code = text.charCodeAt(index);
-        if (code === QUOTE) index = stringEnd(index) - 1;
+        if (code === QUOTE) index = endOfString(index) - 1;
         else if (code === OPEN_BRACE || code === OPEN_BRACKET) depth++;
         else if ((code === CLOSE_BRACE || code === CLOSE_BRACKET) && --depth === 0) return index + 1;
       }
+      return notJson();
     }
     // A number, true, false or null: it goes on until what may follow a value.
     let end = at + 1;
@@ -143,9 +132,10 @@ export function jsonSpans(text: string, targets: readonly jsonc.JSONPath[]): Spa
       const isObject = first === OPEN_BRACE;
       let index = skipSpace(at + 1);
       for (let item = 0; text.charCodeAt(index) !== (isObject ? CLOSE_BRACE : CLOSE_BRACKET); item++) {
+        if (index >= text.length) notJson();
         let child: Wanted | undefined;
         if (isObject) {
-          const nameEnd = stringEnd(index);
+          const nameEnd = endOfString(index);
           const raw = text.slice(index + 1, nameEnd - 1);
           child = wanted.children.get(raw.includes('\\') ? (JSON.parse(text.slice(index, nameEnd)) as string) : raw);
           if (child) keys.set(child.key, { offset: index, length: nameEnd - index });
