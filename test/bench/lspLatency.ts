@@ -4,8 +4,9 @@
  *
  *   node test/bench/lspLatency.ts [--tools 5000] [--edits 200]
  *
- * Each edit renames one priced tool (so the check has a diagnostic to place half of the time). Prints
- * one JSON line last.
+ * Each edit raises one tool's rate limit above the global one and back (so the check has a diagnostic
+ * to place half of the time), sent two ways: as the whole document (what an editor without
+ * incremental sync sends; the headline) and as a one-character range change. Prints one JSON line last.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -17,9 +18,11 @@ import {
   createProtocolConnection,
   DidChangeTextDocumentNotification,
   DidOpenTextDocumentNotification,
+  ExitNotification,
   InitializeRequest,
   InitializedNotification,
   PublishDiagnosticsNotification,
+  ShutdownRequest,
   StreamMessageReader,
   StreamMessageWriter,
   type PublishDiagnosticsParams,
@@ -59,9 +62,9 @@ await connection.sendRequest(InitializeRequest.type, { processId: process.pid, r
 await connection.sendNotification(InitializedNotification.type, {});
 
 const published = (version: number) =>
-  new Promise<void>((resolve) => {
+  new Promise<PublishDiagnosticsParams>((resolve) => {
     waiting = (params) => {
-      if (params.version === version) resolve();
+      if (params.version === version) resolve(params);
     };
   });
 let version = 1;
@@ -69,26 +72,75 @@ let opened = published(version);
 await connection.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri, languageId: 'jsonc', version, text } });
 await opened;
 
-const line = text.split('\n').findIndex((row) => row.includes('"tool_4917"'));
-const column = text.split('\n')[line]!.indexOf('tool_4917') + 'tool_4917'.length;
-const latencies: number[] = [];
-for (let edit = 0; edit < edits; edit++) {
-  version++;
-  const done = published(version);
-  const insert = edit % 2 === 0;
-  const change = insert
-    ? { range: { start: { line, character: column }, end: { line, character: column } }, text: 'x' }
-    : { range: { start: { line, character: column }, end: { line, character: column + 1 } }, text: '' };
-  const started = performance.now();
-  await connection.sendNotification(DidChangeTextDocumentNotification.type, { textDocument: { uri, version }, contentChanges: [change] });
-  await done;
-  latencies.push(performance.now() - started);
+// The edit makes tool_4917's rate limit 300 (above the global 60: a warning) and back to 30.
+const editedAt = text.indexOf('"rateLimitPerMin": 30', text.indexOf('"tool_4917"')) + '"rateLimitPerMin": 30'.length;
+const line = text.slice(0, editedAt).split('\n').length - 1;
+const column = editedAt - (text.lastIndexOf('\n', editedAt - 1) + 1);
+const edited = `${text.slice(0, editedAt)}0${text.slice(editedAt)}`;
+
+type Change = { text: string } | { range: { start: { line: number; character: number }; end: { line: number; character: number } }; text: string };
+
+/** The daemon's CPU time so far in ms (user + system, from /proc: Linux only), to read beside latencies a busy machine inflates. */
+function daemonCpuMs(): number | undefined {
+  try {
+    const fields = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return undefined;
+  }
 }
-child.kill();
+
+/** Milliseconds from each `didChange` to the `publishDiagnostics` of its version (sorted), and the daemon's CPU per change. */
+async function measure(changeFor: (raise: boolean) => Change): Promise<{ latencies: number[]; cpuMsPerChange: number | undefined }> {
+  const cpuBefore = daemonCpuMs();
+  const latencies: number[] = [];
+  for (let edit = 0; edit < edits; edit++) {
+    version++;
+    const done = published(version);
+    const raised = edit % 2 === 0;
+    const change = changeFor(raised);
+    const started = performance.now();
+    await connection.sendNotification(DidChangeTextDocumentNotification.type, { textDocument: { uri, version }, contentChanges: [change] });
+    const { diagnostics } = await done;
+    latencies.push(performance.now() - started);
+    if (diagnostics.length !== (raised ? 1 : 0)) throw new Error(`version ${version}: unexpected diagnostics ${JSON.stringify(diagnostics)}`);
+  }
+  const cpuAfter = daemonCpuMs();
+  const cpuMsPerChange = cpuBefore === undefined || cpuAfter === undefined ? undefined : Math.round(((cpuAfter - cpuBefore) / edits) * 100) / 100;
+  return { latencies: latencies.sort((a, b) => a - b), cpuMsPerChange };
+}
+
+const full = await measure((raise) => ({ text: raise ? edited : text }));
+const incremental = await measure((raise) =>
+  raise
+    ? { range: { start: { line, character: column }, end: { line, character: column } }, text: '0' }
+    : { range: { start: { line, character: column }, end: { line, character: column + 1 } }, text: '' },
+);
+const exited = new Promise((resolve) => child.once('exit', resolve));
+await connection.sendRequest(ShutdownRequest.type);
+await connection.sendNotification(ExitNotification.type);
+await exited;
 fs.rmSync(dir, { recursive: true, force: true });
 
-latencies.sort((a, b) => a - b);
 validateMs.sort((a, b) => a - b);
-const result = { harness: 'lsp-latency', tools: toolCount, fileBytes: Buffer.byteLength(text), edits, didChangeToDiagnosticsMs: { p50: quantile(latencies, 0.5), p95: quantile(latencies, 0.95), max: quantile(latencies, 1) }, validateWallMs: { median: quantile(validateMs, 0.5), max: quantile(validateMs, 1) } };
-process.stderr.write(`${toolCount} priced tools: didChange → publishDiagnostics p50 ${result.didChangeToDiagnosticsMs.p50} ms, p95 ${result.didChangeToDiagnosticsMs.p95} ms; validate ${result.validateWallMs.median} ms\n`);
+const summary = ({ latencies, cpuMsPerChange }: { latencies: number[]; cpuMsPerChange: number | undefined }) => ({
+  p50: quantile(latencies, 0.5),
+  p95: quantile(latencies, 0.95),
+  max: quantile(latencies, 1),
+  daemonCpuMsPerChange: cpuMsPerChange,
+});
+const result = {
+  harness: 'lsp-latency',
+  tools: toolCount,
+  fileBytes: Buffer.byteLength(text),
+  edits,
+  fullDocumentChangeToDiagnosticsMs: summary(full),
+  incrementalChangeToDiagnosticsMs: summary(incremental),
+  validateWallMs: { median: quantile(validateMs, 0.5), max: quantile(validateMs, 1) },
+};
+const { fullDocumentChangeToDiagnosticsMs: f, incrementalChangeToDiagnosticsMs: i } = result;
+process.stderr.write(
+  `${toolCount} priced tools: didChange → publishDiagnostics, whole document p50 ${f.p50} ms, p95 ${f.p95} ms (daemon CPU ${f.daemonCpuMsPerChange} ms); ` +
+    `one-character range p50 ${i.p50} ms, p95 ${i.p95} ms (daemon CPU ${i.daemonCpuMsPerChange} ms); validate ${result.validateWallMs.median} ms\n`,
+);
 console.log(JSON.stringify(result));

@@ -100,7 +100,8 @@ const lines = [
   `p50 with ${last.S} keys / p50 with ${first.S}: ${ratio(last.c1.p50, first.c1.p50)}×. ` +
     `Start-up with ${startup.keys} keys: ${startup.startMedianMs} ms; resident memory after ${'2000'} calls: ${startup.rssMiB} MiB.`,
   '',
-  `Config with ${editor.tools} priced tools: didChange → publishDiagnostics p50 ${editor.didChangeToDiagnosticsMs.p50} ms, p95 ${editor.didChangeToDiagnosticsMs.p95} ms; ` +
+  `Config with ${editor.tools} priced tools: didChange → publishDiagnostics, whole document p50 ${editor.fullDocumentChangeToDiagnosticsMs.p50} ms, p95 ${editor.fullDocumentChangeToDiagnosticsMs.p95} ms; ` +
+    `one-character range p50 ${editor.incrementalChangeToDiagnosticsMs.p50} ms, p95 ${editor.incrementalChangeToDiagnosticsMs.p95} ms; ` +
     `paygate-mcp validate ${editor.validateWallMs.median} ms (whole process). ` +
     `Hot reload at full speed: ${reload.answered} calls during ${reload.reloads} reloads, ${reload.failed} failed, ${reload.lostCharges} lost charges.`,
   '',

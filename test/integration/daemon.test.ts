@@ -133,3 +133,55 @@ test('with a gate running for the config: tool names complete, hover shows the p
   assert.match(markdown, /10 calls a minute per key \(its own limit\)/);
   assert.match(markdown, /offered by the running gate/);
 });
+
+test('a 5,000-tool config gets the same diagnostics from whole-text changes as from one-character ones, and as JSONC', async () => {
+  const toolPricing = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`tool_${i}`, { creditsPerCall: 1 + (i % 7), rateLimitPerMin: 30 }]));
+  let text = `${JSON.stringify({ serverCommand: 'node', toolPricing, globalRateLimitPerMin: 60, port: 0 }, null, 2)}\n`;
+  const comment = '// after the value: JSONC, positions unchanged\n';
+  const incremental = uriOf('incremental.paygate.json');
+  const whole = uriOf('whole.paygate.json');
+  const commented = uriOf('commented.paygate.json');
+  open(incremental, text);
+  open(whole, text);
+  open(commented, text + comment);
+  for (const uri of [incremental, whole, commented]) assert.deepEqual((await daemon.diagnostics(uri, (params) => params.version === 1)).diagnostics, []);
+
+  /** Offset of `needle` inside the entry of `tool`. */
+  const inTool = (tool: string, needle: string) => text.indexOf(needle, text.indexOf(`"${tool}": {`));
+  // Each step edits the text where `at` says, then expects these codes starting where `expect` says.
+  const steps: { at: () => number; remove: number; insert: string; expect: () => [string, number][] }[] = [
+    { at: () => inTool('tool_4917', '30') + 2, remove: 0, insert: '0', expect: () => [['tool-limit-above-global', inTool('tool_4917', '300')]] },
+    { at: () => inTool('tool_100', 'credits') + 6, remove: 1, insert: '', expect: () => [['unknown-field', inTool('tool_100', '"creditPerCall"')]] },
+    { at: () => inTool('tool_2000', ','), remove: 1, insert: '', expect: () => [['syntax', inTool('tool_2000', '"rateLimitPerMin"')]] },
+    { at: () => inTool('tool_2000', '\n      "rateLimitPerMin"'), remove: 0, insert: ',', expect: () => [['unknown-field', inTool('tool_100', '"creditPerCall"')]] },
+    { at: () => inTool('tool_100', 'credit') + 6, remove: 0, insert: 's', expect: () => [['tool-limit-above-global', inTool('tool_4917', '300')]] },
+    {
+      at: () => inTool('tool_7', ': 1') + 2,
+      remove: 1,
+      insert: '0',
+      expect: () => [
+        ['zero-meaning', inTool('tool_7', ': 0') + 2],
+        ['tool-limit-above-global', inTool('tool_4917', '300')],
+      ],
+    },
+  ];
+  let version = 1;
+  for (const step of steps) {
+    version++;
+    const at = step.at();
+    const before = TextDocument.create(incremental, 'jsonc', version - 1, text);
+    const range = { start: before.positionAt(at), end: before.positionAt(at + step.remove) };
+    text = text.slice(0, at) + step.insert + text.slice(at + step.remove);
+    const change = (uri: string, contentChanges: object[]) =>
+      daemon.connection.sendNotification(DidChangeTextDocumentNotification.type, { textDocument: { uri, version }, contentChanges: contentChanges as [] });
+    await change(incremental, [{ range, text: step.insert }]);
+    await change(whole, [{ text }]);
+    await change(commented, [{ text: text + comment }]);
+    const [byRange, byText, asJsonc] = await Promise.all([incremental, whole, commented].map((uri) => daemon.diagnostics(uri, (params) => params.version === version)));
+    const after = TextDocument.create(incremental, 'jsonc', version, text);
+    const where = step.expect().map(([code, offset]) => `${code}@${after.positionAt(offset).line}:${after.positionAt(offset).character}`);
+    assert.deepEqual(codes(byRange!.diagnostics).map((entry) => entry.replace(/-\d+:\d+$/, '')), where, `version ${version}`);
+    assert.deepEqual(byText!.diagnostics, byRange!.diagnostics, `version ${version}: the whole text`);
+    assert.deepEqual(asJsonc!.diagnostics, byRange!.diagnostics, `version ${version}: as JSONC`);
+  }
+});

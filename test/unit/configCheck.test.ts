@@ -58,6 +58,17 @@ test('unknown-tool: a priced or ACL-listed tool no server offers, with the neare
   assert.deepEqual(summary(text), [], 'without a tool list nothing is said about tools');
 });
 
+test('unknown-tool: the nearest name is taken from the tool list the config is checked against, each time', () => {
+  const text = '{ "toolPricing": { "serch": { "creditsPerCall": 2 } } }';
+  const suggested = (tools: ReadonlySet<string>) => checkConfig(text, { tools }).diagnostics[0]!.message.match(/did you mean "(.*)"/)?.[1];
+  const search = new Set(['search', 'count']);
+  const perch = new Set(['perch', 'count']);
+  assert.equal(suggested(search), 'search');
+  assert.equal(suggested(perch), 'perch');
+  assert.equal(suggested(search), 'search');
+  assert.equal(suggested(new Set(['count'])), undefined);
+});
+
 test('servers: a duplicate prefix and a prefix with a colon are errors', () => {
   const text = '{ "servers": [ { "prefix": "gh", "serverCommand": "a" }, { "prefix": "gh", "serverCommand": "b" }, { "prefix": "a:b", "remoteUrl": "https://x" } ] }';
   assert.deepEqual(summary(text), [`duplicate-prefix error ${at(text, '"gh"', 2)}`, `prefix-colon error ${at(text, '"a:b"')}`]);

@@ -1,4 +1,6 @@
 import * as jsonc from 'jsonc-parser';
+import { blankJsonc } from './jsonText.ts';
+import { jsoncSpans, jsonSpans, spanKey, type Spans } from './spans.ts';
 
 /** Zero-based line and character, as LSP counts them (UTF-16 code units). */
 export interface Position {
@@ -35,42 +37,45 @@ export interface Place {
   part: 'key' | 'value';
 }
 
-interface Span {
-  offset: number;
-  length: number;
-}
-
-/** Where property names and values are written, by path. */
-interface Spans {
-  keys: Map<string, Span>;
-  values: Map<string, Span>;
-}
-
 const PARSE_OPTIONS: jsonc.ParseOptions = { allowTrailingComma: true, disallowComments: false };
 
-function keyOf(path: JsonPath): string {
-  return JSON.stringify(path);
+/** The text and value of JSONC text as plain JSON of the same layout; undefined when it is not valid JSONC. */
+function asJson(text: string): { text: string; value: unknown } | undefined {
+  try {
+    return { text, value: JSON.parse(text) };
+  } catch {
+    const blanked = blankJsonc(text);
+    if (blanked === text) return undefined;
+    try {
+      return { text: blanked, value: JSON.parse(blanked) };
+    } catch {
+      return undefined;
+    }
+  }
 }
 
 /**
- * A config file's text. Its value comes from the native JSON parser when the text is plain JSON
- * (jsonc-parser only for comments, trailing commas or errors); positions are found afterwards, for
- * the few places diagnostics point at, in one scan that skips everything else. A 5,000-tool config
- * is checked in a few milliseconds that way.
+ * A config file's text. Its value comes from the native JSON parser, with comments and trailing
+ * commas blanked out first if there are any (jsonc-parser only for errors); positions are found
+ * afterwards, for the few places diagnostics point at, in one scan that skips everything else by
+ * brackets and quotes alone. A 5,000-tool config is checked in a few milliseconds that way.
  */
 export class ConfigDocument {
   readonly text: string;
   #value: unknown;
+  /** The text as plain JSON (comments and trailing commas blanked), when it is valid JSONC. */
+  #json: string | undefined;
   #syntaxErrors: SyntaxProblem[];
-  #lineStarts: number[] | undefined;
+  #lineStarts: Int32Array | undefined;
 
   constructor(text: string) {
     this.text = text;
-    try {
-      this.#value = JSON.parse(text);
-      this.#syntaxErrors = [];
-    } catch {
-      this.#syntaxErrors = [];
+    this.#syntaxErrors = [];
+    const json = asJson(text);
+    if (json) {
+      this.#json = json.text;
+      this.#value = json.value;
+    } else {
       try {
         const errors: jsonc.ParseError[] = [];
         this.#value = jsonc.parse(text, errors, PARSE_OPTIONS);
@@ -133,19 +138,21 @@ export class ConfigDocument {
    * nearest enclosing value that does (the whole document at worst).
    */
   ranges(places: readonly Place[]): Range[] {
+    if (places.length === 0) return [];
+    const targets = places.map((place) => place.path);
     let spans: Spans;
     try {
-      spans = this.#locate(places.map((place) => place.path));
+      spans = this.#json === undefined ? jsoncSpans(this.text, targets, PARSE_OPTIONS) : jsonSpans(this.#json, targets);
     } catch {
       spans = { keys: new Map(), values: new Map() };
     }
     return places.map(({ path, part }) => {
       if (part === 'key') {
-        const key = spans.keys.get(keyOf(path));
+        const key = spans.keys.get(spanKey(path));
         if (key) return this.range(key.offset, key.length);
       }
       for (let length = path.length; length >= 0; length--) {
-        const value = spans.values.get(keyOf(path.slice(0, length)));
+        const value = spans.values.get(spanKey(path.slice(0, length)));
         if (value) return this.range(value.offset, value.length);
       }
       return this.range(0, 0);
@@ -157,47 +164,12 @@ export class ConfigDocument {
     return jsonc.modify(this.text, path, undefined, {}).map((edit) => ({ range: this.range(edit.offset, edit.length), newText: edit.content }));
   }
 
-  #computeLineStarts(): number[] {
-    const starts = [0];
-    for (let index = this.text.indexOf('\n'); index >= 0; index = this.text.indexOf('\n', index + 1)) starts.push(index + 1);
+  /** Counted first, then filled: a typed array lives outside the young generation a check fills. */
+  #computeLineStarts(): Int32Array {
+    let lines = 1;
+    for (let index = this.text.indexOf('\n'); index >= 0; index = this.text.indexOf('\n', index + 1)) lines++;
+    const starts = new Int32Array(lines);
+    for (let line = 1, index = this.text.indexOf('\n'); index >= 0; index = this.text.indexOf('\n', index + 1)) starts[line++] = index + 1;
     return starts;
-  }
-
-  /** Property-name and value spans of the targets and every enclosing path, skipping all else. */
-  #locate(targets: readonly JsonPath[]): Spans {
-    const wanted = new Set<string>();
-    for (const target of targets) for (let length = 0; length <= target.length; length++) wanted.add(keyOf(target.slice(0, length)));
-    const keys = new Map<string, Span>();
-    const values = new Map<string, Span>();
-    const open: { key: string | undefined; offset: number }[] = [];
-    const begin = (offset: number, pathSupplier: () => JsonPath) => {
-      const key = keyOf(pathSupplier());
-      const inside = wanted.has(key);
-      open.push({ key: inside ? key : undefined, offset });
-      return inside;
-    };
-    const end = (offset: number, length: number) => {
-      const container = open.pop();
-      if (container?.key !== undefined) values.set(container.key, { offset: container.offset, length: offset + length - container.offset });
-    };
-    jsonc.visit(
-      this.text,
-      {
-        onObjectBegin: (offset, _length, _line, _character, pathSupplier) => begin(offset, pathSupplier),
-        onObjectEnd: end,
-        onArrayBegin: (offset, _length, _line, _character, pathSupplier) => begin(offset, pathSupplier),
-        onArrayEnd: end,
-        onObjectProperty: (property, offset, length, _line, _character, pathSupplier) => {
-          const key = keyOf([...pathSupplier(), property]);
-          if (wanted.has(key)) keys.set(key, { offset, length });
-        },
-        onLiteralValue: (_value, offset, length, _line, _character, pathSupplier) => {
-          const key = keyOf(pathSupplier());
-          if (wanted.has(key)) values.set(key, { offset, length });
-        },
-      },
-      PARSE_OPTIONS,
-    );
-    return { keys, values };
   }
 }

@@ -47,13 +47,17 @@ export class FactsCache {
 
   async #refresh(key: string, entry: Entry, config: ConfigFile, baseDir: string): Promise<void> {
     const before = entry.facts;
+    let fresh: ConfigFacts;
     try {
-      entry.facts = await configFacts(config, baseDir);
+      fresh = await configFacts(config, baseDir);
     } finally {
       entry.fetchedAt = Date.now();
       entry.refreshing = false;
     }
-    // Refreshed every few seconds while typing: the configs are checked again only when something changed.
-    if (!sameFacts(before, entry.facts)) this.#onRefreshed(key);
+    // Refreshed every few seconds while typing: the configs are checked again only when something
+    // changed, and unchanged facts stay the same objects (what checks worked out from them stays valid).
+    if (sameFacts(before, fresh)) return;
+    entry.facts = fresh;
+    this.#onRefreshed(key);
   }
 }
