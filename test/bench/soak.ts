@@ -29,6 +29,8 @@ const CLI = path.join(ROOT, 'dist', 'cli.js');
 const BACKEND = path.join(ROOT, 'test', 'fixtures', 'backend.ts');
 const ADMIN = 'admin_soak_0123456789abcdef';
 const WINDOW = 100_000;
+/** How the gate is run: with the young generation `npm start` and the editor give it (see README, "Memory"). */
+const GATE_NODE_OPTIONS = (process.env.SOAK_GATE_NODE_OPTIONS ?? '--max-semi-space-size=16').split(' ').filter(Boolean);
 
 const { values } = parseArgs({
   options: {
@@ -87,7 +89,7 @@ interface Gate {
 
 async function startGate(stateFile: string): Promise<Gate> {
   const args = ['wrap', '--server', `"${process.execPath}" "${BACKEND}"`, '--port', '0', '--state-file', stateFile, '--admin-key', ADMIN, '--rate-limit', '0', '--refused-limit', '0'];
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...GATE_NODE_OPTIONS, CLI, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout.on('data', (chunk) => {
