@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { GATE_NODE_FLAGS } from '../../server/src/lsp/protocol.ts';
 import {
   CloseAction,
   ErrorAction,
@@ -54,6 +55,7 @@ export function createDaemonClient(context: vscode.ExtensionContext, runtime: st
     module: context.asAbsolutePath('dist/cli.js'),
     args: ['lsp'],
     transport: TransportKind.ipc,
+    options: { execArgv: [...GATE_NODE_FLAGS] },
     ...(runtime === undefined ? {} : { runtime }),
   };
   const options: LanguageClientOptions = {

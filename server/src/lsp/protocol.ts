@@ -8,6 +8,13 @@ import { NotificationType, RequestType, RequestType0 } from 'vscode-languageserv
 /** The first Node release with `node:sqlite` without a flag: the daemon needs it to run gates. */
 export const SQLITE_NODE = '22.13.0';
 
+/**
+ * Node flags for a process that runs gates: a fixed 16 MiB young generation. Without it V8 grows the
+ * young generation of a busy gate to 64 MiB semi-spaces, about 100 MiB more resident memory, with no
+ * gain in throughput (README, "Memory").
+ */
+export const GATE_NODE_FLAGS = ['--max-semi-space-size=16'] as const;
+
 /** A stdio MCP server to gate, as the workspace declares it (`.vscode/mcp.json`) or the user types it. */
 export interface StdioServer {
   /** Becomes the tool prefix (`name:tool`) when several servers are gated together. */
