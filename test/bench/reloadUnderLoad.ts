@@ -5,14 +5,12 @@
  *
  *   node test/bench/reloadUnderLoad.ts [--seconds 5] [-c 16]
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { ROOT, spawnGate } from './gateProcess.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, c: { type: 'string', default: '16' } } });
 const ADMIN = 'admin_bench_0123456789abcdef';
 const CREDITS = 1_000_000_000;
@@ -24,18 +22,8 @@ const write = (price: number) => {
   fs.renameSync(`${config}.tmp`, config);
 };
 write(1);
-const gate = spawn(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'wrap', '--config', config, '--port', '0', '--admin-key', ADMIN, '--state-file', path.join(dir, 'state.db')], { stdio: ['ignore', 'pipe', 'pipe'] });
-let stderr = '';
-gate.stderr.on('data', (chunk) => (stderr += chunk));
-const base = await new Promise<string>((resolve, reject) => {
-  let out = '';
-  gate.stdout.on('data', (chunk) => {
-    out += chunk;
-    const match = /MCP endpoint\s+(http:\/\/\S+)\/mcp/.exec(out);
-    if (match) resolve(match[1]!);
-  });
-  gate.once('exit', (code) => reject(new Error(`the gate exited with ${code}: ${stderr}`)));
-});
+const gate = await spawnGate(['wrap', '--config', config, '--port', '0', '--admin-key', ADMIN, '--state-file', path.join(dir, 'state.db')], { captureStderr: true });
+const base = gate.base;
 
 const admin = { 'x-admin-key': ADMIN, 'content-type': 'application/json' };
 const { key } = (await (await fetch(`${base}/keys`, { method: 'POST', headers: admin, body: JSON.stringify({ credits: CREDITS }) })).json()) as { key: string };
@@ -71,9 +59,9 @@ for (let cursor: number | null = 0; cursor !== null; ) {
   cursor = page.nextCursor;
 }
 const { credits } = (await (await fetch(`${base}/balance`, { headers: { 'x-api-key': key } })).json()) as { credits: number };
-gate.kill('SIGTERM');
+await gate.stop();
 fs.rmSync(dir, { recursive: true, force: true });
-const reloads = (stderr.match(/changed: applied/g) ?? []).length;
+const reloads = (gate.stderr().match(/changed: applied/g) ?? []).length;
 const result = { harness: 'reload-under-load', seconds: Number(values.seconds), concurrency: Number(values.c), reloads, answered, failed, lostCharges: Math.abs(CREDITS - credits - chargedCredits) + Math.abs(answered - charged) };
 process.stderr.write(`${answered} calls answered during ${reloads} reloads: ${failed} failed, ${result.lostCharges} lost charges\n`);
 console.log(JSON.stringify(result));

@@ -12,7 +12,6 @@
  * Not part of `npm test`: it takes a few minutes. Traffic goes to 127.0.0.1 only; every loop is
  * bounded by a count and by `--max-seconds`. Prints one JSON line last; exits 1 if a target is missed.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -20,12 +19,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { openLedger, openStateFile } from '../../server/src/store/open.ts';
 import type { UsageEvent } from '../../server/src/store/types.ts';
+import { ROOT, spawnGate, type BenchGate } from './gateProcess.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CLI = path.join(ROOT, 'dist', 'cli.js');
 const BACKEND = path.join(ROOT, 'test', 'fixtures', 'backend.ts');
 const ADMIN = 'admin_soak_0123456789abcdef';
 const WINDOW = 100_000;
@@ -81,33 +78,9 @@ function seed(stateFile: string, count: number): void {
   ledger.close();
 }
 
-interface Gate {
-  pid: number;
-  port: number;
-  stop(): Promise<void>;
-}
-
-async function startGate(stateFile: string): Promise<Gate> {
+function startGate(stateFile: string): Promise<BenchGate> {
   const args = ['wrap', '--server', `"${process.execPath}" "${BACKEND}"`, '--port', '0', '--state-file', stateFile, '--admin-key', ADMIN, '--rate-limit', '0', '--refused-limit', '0'];
-  const child = spawn(process.execPath, [...GATE_NODE_OPTIONS, CLI, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      const match = /MCP endpoint\s+http:\/\/127\.0\.0\.1:(\d+)\/mcp/.exec(out);
-      if (match) resolve(Number(match[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`the gate exited with ${code}: ${out}`)));
-  });
-  return {
-    pid: child.pid!,
-    port,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
+  return spawnGate(args, { nodeOptions: GATE_NODE_OPTIONS });
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: clients + 4 });
@@ -146,7 +119,7 @@ function randomToolName(): string {
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paygate-soak-'));
 const stateFile = path.join(dir, 'state.db');
-let gate: Gate | undefined;
+let gate: BenchGate | undefined;
 try {
   log(`seeding ${seedEvents} events`);
   seed(stateFile, seedEvents);

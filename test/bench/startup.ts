@@ -8,16 +8,14 @@
  * from spawn to a healthy /health, and the gate's resident memory after serving calls with one key.
  * Prints one JSON line last.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
+import { CLI, ROOT, spawnGate, type BenchGate } from './gateProcess.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CLI = path.join(ROOT, 'dist', 'cli.js');
 const BACKEND = path.join(ROOT, 'test', 'fixtures', 'backend.ts');
 const ADMIN = 'admin_bench_0123456789abcdef';
 
@@ -31,28 +29,11 @@ function residentKiB(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN);
 }
 
-async function startGate(stateFile: string): Promise<{ pid: number; port: number; ms: number; stop: () => Promise<void> }> {
+async function startGate(stateFile: string): Promise<BenchGate & { ms: number }> {
   const began = performance.now();
-  const child = spawn(process.execPath, [CLI, 'wrap', '--server', `"${process.execPath}" "${BACKEND}"`, '--port', '0', '--state-file', stateFile, '--admin-key', ADMIN, '--rate-limit', '0'], {
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  let out = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      const match = /MCP endpoint\s+http:\/\/127\.0\.0\.1:(\d+)\/mcp/.exec(out);
-      if (match) resolve(Number(match[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`the gate exited with ${code}: ${out}`)));
-  });
-  while ((await fetch(`http://127.0.0.1:${port}/health`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 5));
-  const ms = performance.now() - began;
-  const stop = () =>
-    new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    });
-  return { pid: child.pid!, port, ms, stop };
+  const gate = await spawnGate(['wrap', '--server', `"${process.execPath}" "${BACKEND}"`, '--port', '0', '--state-file', stateFile, '--admin-key', ADMIN, '--rate-limit', '0'], { captureStderr: true });
+  while ((await fetch(`${gate.base}/health`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 5));
+  return { ...gate, ms: performance.now() - began };
 }
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'paygate-bench-'));

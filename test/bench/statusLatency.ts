@@ -8,18 +8,16 @@
  * `paygate-mcp wrap` on it, makes a tool call or two per report so that each report also applies
  * fresh writes, and times the reports one at a time. Prints one JSON line last.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { emptyUsage } from '../../server/src/gate/quota.ts';
 import { displayPrefix, generateApiKey, hashApiKey } from '../../server/src/keys/apiKey.ts';
 import { SqliteStore } from '../../server/src/store/sqlite.ts';
 import type { ToolStats, UsageEvent } from '../../server/src/store/types.ts';
+import { ROOT, spawnGate } from './gateProcess.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ADMIN_KEY = 'admin_bench_0123456789abcdef';
 const { values } = parseArgs({
   options: { events: { type: 'string', default: '5000000' }, keys: { type: 'string', default: '1000' }, requests: { type: 'string', default: '500' } },
@@ -82,22 +80,10 @@ function seed(): string {
 }
 
 const apiKey = seed();
-const gate = spawn(
-  process.execPath,
-  [path.join(ROOT, 'dist', 'cli.js'), 'wrap', '--server', `"${process.execPath}" "${path.join(ROOT, 'dist', 'example-server.js')}"`,
-    '--port', '0', '--admin-key', ADMIN_KEY, '--rate-limit', '0', '--state-file', stateFile],
-  { stdio: ['ignore', 'pipe', 'inherit'] },
-);
 const startedAt = performance.now();
-const base = await new Promise<string>((resolve, reject) => {
-  let out = '';
-  gate.stdout!.on('data', (chunk) => {
-    out += chunk;
-    const match = /MCP endpoint\s+(http:\/\/127\.0\.0\.1:\d+)\/mcp/.exec(out);
-    if (match) resolve(match[1]!);
-  });
-  gate.once('exit', (code) => reject(new Error(`the gate exited with ${code}`)));
-});
+const gate = await spawnGate(['wrap', '--server', `"${process.execPath}" "${path.join(ROOT, 'dist', 'example-server.js')}"`,
+  '--port', '0', '--admin-key', ADMIN_KEY, '--rate-limit', '0', '--state-file', stateFile]);
+const base = gate.base;
 const startMs = Math.round(performance.now() - startedAt);
 
 async function call(id: number): Promise<void> {
@@ -124,8 +110,7 @@ for (let i = 0; i < requests; i++) {
   await call(i);
   for (const p of paths) latencies[p].push(await timed(p));
 }
-gate.kill();
-await new Promise((resolve) => gate.once('exit', resolve));
+await gate.stop();
 fs.rmSync(dir, { recursive: true, force: true });
 
 const summary = (values: number[]) => {
