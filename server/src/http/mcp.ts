@@ -23,7 +23,6 @@ import { hostProblem, type HostPolicy } from './hostCheck.ts';
 import { OVER_LIMIT, type RefusedTraffic } from './refusals.ts';
 import { HttpError, sendJson } from './respond.ts';
 import type { Session, SessionTable } from './sessions.ts';
-import { SseStream } from './sse.ts';
 
 /** Revisions a client may negotiate in `initialize`, newest first. */
 const NEGOTIABLE_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
@@ -274,8 +273,7 @@ export class McpEndpoint {
     if (req.headers['mcp-session-id'] === undefined) {
       throw new HttpError(405, 'GET /mcp needs an Mcp-Session-Id: initialize first (requests without a session have no server stream)', { allow: 'POST, DELETE' });
     }
-    const session = this.#session(req)!;
-    session.addStream(new SseStream(res, {}, true));
+    this.#session(req)!.streams.open(req, res);
   }
 
   #delete(req: IncomingMessage, res: ServerResponse): void {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { JsonRpcNotification, JsonRpcRequest } from '../proxy/jsonrpc.ts';
 import type { SessionDirectory } from '../proxy/upstream.ts';
-import type { SseStream } from './sse.ts';
+import { REPLAY_LIMITS, ReplayBudget, SessionStreams, type ReplayLimits } from './replay.ts';
 
 /** Who opened a session: the hash of the valid key sent with `initialize` (none: a keyless session), and from where. */
 export interface SessionOpener {
@@ -16,27 +16,22 @@ export class Session {
   readonly keyHash: string | undefined;
   readonly address: string;
   lastSeen: number;
-  /** The session's GET streams, newest last: server messages not tied to a request go to the newest. */
-  readonly streams = new Set<SseStream>();
+  /** The session's event streams: server messages not tied to a request go to its newest GET stream. */
+  readonly streams: SessionStreams;
 
-  constructor(now: number, opener: SessionOpener) {
+  constructor(now: number, opener: SessionOpener, replay: ReplayBudget) {
     this.lastSeen = now;
     this.keyHash = opener.keyHash;
     this.address = opener.address;
+    this.streams = new SessionStreams(replay);
   }
 
   deliver(message: JsonRpcRequest | JsonRpcNotification): boolean {
-    const newest = [...this.streams].reverse().find((stream) => stream.open);
-    return newest?.send(message) ?? false;
-  }
-
-  addStream(stream: SseStream): void {
-    this.streams.add(stream);
-    stream.onClose = () => this.streams.delete(stream);
+    return this.streams.deliver(message);
   }
 
   close(): void {
-    for (const stream of this.streams) stream.end();
+    this.streams.close();
   }
 }
 
@@ -50,6 +45,8 @@ export interface SessionTableOptions {
   maxKeylessPerAddress: number;
   /** Called when a session ends, by DELETE, idleness or eviction. */
   onEnd: (session: Session) => void;
+  /** What sessions keep for clients that resume a stream; REPLAY_LIMITS unless given. */
+  replay?: ReplayLimits;
 }
 
 /** Sessions of one kind, least recently used first. */
@@ -104,9 +101,11 @@ export class SessionTable implements SessionDirectory {
   /** Keyless sessions by address, oldest first. */
   readonly #keylessByAddress = new Map<string, Set<Session>>();
   readonly #options: SessionTableOptions;
+  readonly #replay: ReplayBudget;
 
   constructor(options: SessionTableOptions) {
     this.#options = options;
+    this.#replay = new ReplayBudget(options.replay ?? REPLAY_LIMITS);
   }
 
   get size(): number {
@@ -114,7 +113,7 @@ export class SessionTable implements SessionDirectory {
   }
 
   create(now: number, opener: SessionOpener): Session {
-    const session = new Session(now, opener);
+    const session = new Session(now, opener, this.#replay);
     if (session.keyHash !== undefined) {
       while (this.#keyed.size >= this.#options.maxSessions) this.#end(this.#keyed.oldest()!);
       this.#keyed.add(session);
@@ -150,7 +149,7 @@ export class SessionTable implements SessionDirectory {
     for (const list of [this.#keyed, this.#keyless]) {
       for (const session of [...list.values()]) {
         if (now - session.lastSeen <= this.#options.idleMs) break;
-        if (session.streams.size === 0) this.#end(session);
+        if (!session.streams.connected) this.#end(session);
       }
     }
   }

@@ -25,7 +25,17 @@ export class SseStream {
   }
 
   send(message: unknown): boolean {
-    return this.#write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+    return this.sendEvent(JSON.stringify(message), undefined);
+  }
+
+  /** Sends one serialized JSON-RPC message, with an event id when the stream can be resumed. */
+  sendEvent(json: string, id: string | undefined): boolean {
+    return this.#write(id === undefined ? `event: message\ndata: ${json}\n\n` : `id: ${id}\nevent: message\ndata: ${json}\n\n`);
+  }
+
+  /** An event with an id and no message (2025-11-25), so that the client holds an id to resume from at once. */
+  prime(id: string): void {
+    this.#write(`id: ${id}\ndata: \n\n`);
   }
 
   end(): void {
