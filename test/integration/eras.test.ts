@@ -171,13 +171,24 @@ describe('a 2025 client in front of a server that speaks only 2026-07-28', async
     assert.equal(meta['io.modelcontextprotocol/clientInfo'].name, 'era-test');
   });
 
-  test('an input_required result reaches a 2026-07-28 client as it is, and a 2025 client as an error naming the revision it needs', async () => {
-    const { key } = await gate.createKey();
+  test('an input_required result reaches a 2026-07-28 client as it is and is not charged; the retry that completes is charged once', async () => {
+    const { key } = await gate.createKey({ credits: 10 });
     const asked = await modern(gate, 'tools/call', { name: 'greet', arguments: {} }, { key });
     assert.equal(asked.json.result.resultType, 'input_required');
     assert.equal(asked.json.result.inputRequests.who.method, 'elicitation/create');
+    assert.equal(await gate.balance(key), 10);
+    const inputResponses = { who: { action: 'accept', content: { name: 'octocat' } } };
+    const retry = { name: 'greet', arguments: {}, inputResponses, requestState: asked.json.result.requestState };
+    const done = await modern(gate, 'tools/call', retry, { key, id: 2 });
+    assert.deepEqual([done.json.result.resultType, done.json.result.content[0].text], ['complete', 'hello octocat']);
+    assert.equal(await gate.balance(key), 9);
+  });
+
+  test('a 2025 client gets an input_required result as an error naming the revision it needs, and is not charged', async () => {
+    const { key } = await gate.createKey({ credits: 10 });
     const old = await gate.callTool(key, 'greet');
     assert.equal(old.json.error.data.reason, 'input_required');
     assert.match(old.json.error.message, /2026-07-28/);
+    assert.equal(await gate.balance(key), 10);
   });
 });
