@@ -59,6 +59,8 @@ const AUTH_REASONS: ReadonlySet<DenyReason> = new Set(['missing_api_key', 'inval
 
 /** Why a settled call is refunded, or null when its charge stands. */
 function refundReason(answer: JsonRpcAnswer, refundOnFailure: boolean): string | null {
+  // A Multi Round-Trip Request's interim answer (2026-07-28): the call is charged on the retry that completes it.
+  if ('result' in answer && answer.result.resultType === 'input_required') return 'the server asked for more input (input_required); the retry is charged';
   if (!refundOnFailure) return null;
   if ('error' in answer) return `the tool call failed: ${answer.error.message}`;
   return answer.result.isError === true ? 'the tool reported an error (isError)' : null;

@@ -15,7 +15,9 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from '../proxy/jsonrpc.ts';
+import { advertisedServer } from './advertise.ts';
 import { JsonParseError, parseJson, readBody } from './body.ts';
+import { answerStatus, cacheScopeFor, clientEra, discoverResult, isRefusal, shapeAnswer, type ClientEra } from './era.ts';
 import { acceptsOf, PostChannel, type Accepts } from './postChannel.ts';
 import { allowListedOrigin, answerOptions } from './cors.ts';
 import { credentialsOf } from './credentials.ts';
@@ -28,10 +30,6 @@ import type { Session, SessionTable } from './sessions.ts';
 const NEGOTIABLE_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
 /** Revisions a request may name in `MCP-Protocol-Version` (2026-07-28 clients send no `initialize`). */
 const ACCEPTED_VERSIONS = new Set(['2026-07-28', ...NEGOTIABLE_VERSIONS]);
-
-const GATE_INSTRUCTIONS = (maxCalls: number) =>
-  `Tool calls cost credits: each tool's price is in _meta["paygate/pricing"] of tools/list. ` +
-  `Up to ${maxCalls} calls can run as one request with ${BATCH_METHOD} {calls: [{name, arguments}]}: all are admitted or none.`;
 
 /** Methods anyone may call, so that clients can connect and discover tools and their prices. */
 const LISTING_METHODS = new Set(['tools/list', 'resources/list', 'resources/templates/list', 'prompts/list']);
@@ -163,9 +161,17 @@ export class McpEndpoint {
     this.#checkProtocolVersion(req);
     const message = classify(parseJson(await readBody(req, this.#options.maxBodyBytes)));
     if (typeof message === 'string') throw new HttpError(400, message);
-    const session = this.#session(req);
+    const era = clientEra(req.headers, message);
+    if (isRefusal(era)) {
+      // Before anything is looked up or billed: the headers that balancers route on must say what the body does.
+      this.#countRefusal(credentials, undefined, 'header_mismatch');
+      sendJson(res, 400, errorResponse('id' in message && message.id !== undefined ? message.id : null, era.code, era.message, era.data));
+      return;
+    }
+    // 2026-07-28 has no sessions: a modern request's Mcp-Session-Id is ignored.
+    const session = era.modern ? undefined : this.#session(req);
     if ('method' in message && 'id' in message && message.id !== undefined) {
-      await this.#request(message as JsonRpcRequest, session, credentials, accepts, res);
+      await this.#request(message as JsonRpcRequest, era, session, credentials, accepts, res);
       return;
     }
     if ('method' in message) {
@@ -196,7 +202,7 @@ export class McpEndpoint {
     if (outcome === 'forbidden') throw new HttpError(403, 'that request was sent to another client');
   }
 
-  async #request(message: JsonRpcRequest, session: Session | undefined, credentials: Credentials, accepts: Accepts, res: ServerResponse): Promise<void> {
+  async #request(message: JsonRpcRequest, era: ClientEra, session: Session | undefined, credentials: Credentials, accepts: Accepts, res: ServerResponse): Promise<void> {
     const engine = this.#engine;
     const { method, params } = message;
     const calls = callsOf(method, params, engine.options.maxBatchSize);
@@ -216,6 +222,8 @@ export class McpEndpoint {
       const initialized = this.#initialize(params, caller);
       outcome = initialized.outcome;
       if (initialized.session) extraHeaders = { 'mcp-session-id': initialized.session.id };
+    } else if (method === 'server/discover') {
+      outcome = this.#discover();
     } else if (method === 'ping') {
       outcome = plain(undefined, { result: {} });
     } else if (calls) {
@@ -227,30 +235,33 @@ export class McpEndpoint {
     }
     const refused = refusalReason(outcome);
     if (refused !== undefined) this.#countRefusal(credentials, caller, refused);
-    const status = outcome.unauthorized ? 401 : 200;
+    const body = shapeAnswer(era, method, outcome.body, cacheScopeFor(method, outcome.record));
+    const status = outcome.unauthorized ? 401 : answerStatus(era, body);
     const headers = Object.assign(this.#headers(outcome.record, outcome), extraHeaders);
-    channel.finish(status, { jsonrpc: '2.0', id: message.id, ...outcome.body } as JsonRpcResponse, headers);
+    channel.finish(status, { jsonrpc: '2.0', id: message.id, ...body } as JsonRpcResponse, headers);
   }
 
   #initialize(params: JsonObject | undefined, caller: Caller): { outcome: Outcome; session?: Session } {
     const identity = this.#engine.upstream.identity();
-    if (!identity) {
-      const reason = [...this.#engine.upstream.statuses().values()].find((status) => status.reason)?.reason ?? 'it has not started';
-      return { outcome: plain(undefined, { error: { code: ErrorCode.BackendUnavailable, message: `the MCP server behind the gate is not available: ${reason}` } }) };
-    }
+    if (!identity) return { outcome: this.#serverUnavailable() };
     const requested = typeof params?.protocolVersion === 'string' ? params.protocolVersion : undefined;
     const protocolVersion = requested && NEGOTIABLE_VERSIONS.includes(requested) ? requested : NEGOTIABLE_VERSIONS[0]!;
     const opener = { keyHash: this.#validKey(caller) ? caller.record.keyHash : undefined, address: caller.clientIp ?? UNKNOWN_ADDRESS };
     const session = this.#sessions.create(this.#options.now(), opener);
-    const batch = { method: BATCH_METHOD, maxCalls: this.#engine.options.maxBatchSize };
-    const experimental = isObject(identity.capabilities.experimental) ? identity.capabilities.experimental : {};
-    const result: JsonObject = {
-      protocolVersion,
-      capabilities: { ...identity.capabilities, experimental: { ...experimental, 'paygate/batch': batch } },
-      serverInfo: this.#options.name === undefined ? identity.serverInfo : { ...identity.serverInfo, name: this.#options.name },
-      instructions: [identity.instructions, GATE_INSTRUCTIONS(batch.maxCalls)].filter(Boolean).join('\n\n'),
-    };
+    const result: JsonObject = { protocolVersion, ...advertisedServer(identity, this.#options.name, this.#engine.options.maxBatchSize) };
     return { outcome: plain(undefined, { result }), session };
+  }
+
+  /** `server/discover`, answered by the gate like `initialize`, for clients of 2026-07-28 (which send no initialize). */
+  #discover(): Outcome {
+    const identity = this.#engine.upstream.identity();
+    if (!identity) return this.#serverUnavailable();
+    return plain(undefined, { result: discoverResult(advertisedServer(identity, this.#options.name, this.#engine.options.maxBatchSize)) });
+  }
+
+  #serverUnavailable(): Outcome {
+    const reason = [...this.#engine.upstream.statuses().values()].find((status) => status.reason)?.reason ?? 'it has not started';
+    return plain(undefined, { error: { code: ErrorCode.BackendUnavailable, message: `the MCP server behind the gate is not available: ${reason}` } });
   }
 
   #headers(record: KeyRecord | undefined, outcome: Outcome | null): OutgoingHttpHeaders {

@@ -9,6 +9,7 @@ import {
   type ServerIdentity,
   type ServerMessage,
 } from './backend.ts';
+import { isModernVersion, paramsForServer } from './eras.ts';
 import type { JsonObject, JsonRpcAnswer, JsonRpcId, JsonRpcMessage } from './jsonrpc.ts';
 import { JsonRpcLink } from './link.ts';
 
@@ -70,7 +71,7 @@ export class RemoteBackend implements Backend {
     if (this.#status.state === 'stopped') {
       return this.#link.refuse(new BackendFailure('down', `the session with "${this.label}" has ended`));
     }
-    return this.#link.request(method, params, timeoutMs);
+    return this.#link.request(method, paramsForServer(isModernVersion(this.#identity?.protocolVersion), params, this.#options.clientInfo), timeoutMs);
   }
 
   notify(method: string, params?: JsonObject): void {

@@ -5,14 +5,14 @@ import { JsonRpcLink } from './link.ts';
 import { signalGroup, stopGroup, trackGroup } from './processGroups.ts';
 import {
   BackendFailure,
-  handshakeParams,
-  identityFrom,
   type Backend,
   type BackendStatus,
   type ForwardedRequest,
   type ServerIdentity,
   type ServerMessage,
 } from './backend.ts';
+import { isModernVersion, notificationForServer, paramsForServer } from './eras.ts';
+import { handshake } from './handshake.ts';
 import { classify, type JsonObject, type JsonRpcAnswer, type JsonRpcId, type JsonRpcMessage } from './jsonrpc.ts';
 
 export interface StdioBackendOptions {
@@ -22,7 +22,7 @@ export interface StdioBackendOptions {
   env?: Readonly<Record<string, string>>;
   cwd?: string;
   clientInfo: { name: string; version: string };
-  /** How long the backend may take to answer `initialize`. */
+  /** How long the backend may take to answer `initialize` (or `server/discover`). */
   initTimeoutMs?: number;
   /** First restart delay; it doubles after each failed start, up to `maxRestartDelayMs`. */
   restartDelayMs?: number;
@@ -90,11 +90,16 @@ export class StdioBackend implements Backend {
     if (this.#status.state !== 'ready') {
       return this.#link.refuse(new BackendFailure('down', `the MCP server "${this.label}" is not running: ${this.#status.reason ?? this.#status.state}`));
     }
-    return this.#link.request(method, params, timeoutMs);
+    return this.#link.request(method, paramsForServer(this.#modern, params, this.#options.clientInfo), timeoutMs);
   }
 
   notify(method: string, params?: JsonObject): void {
-    this.#link.notify(method, params);
+    if (notificationForServer(this.#modern, method)) this.#link.notify(method, params);
+  }
+
+  /** Whether the server speaks 2026-07-28 (it answered `server/discover`, not `initialize`). */
+  get #modern(): boolean {
+    return isModernVersion(this.#identity?.protocolVersion);
   }
 
   respond(upstreamId: JsonRpcId, answer: JsonRpcAnswer): void {
@@ -192,9 +197,7 @@ export class StdioBackend implements Backend {
 
   async #handshake(): Promise<void> {
     // Through the link itself: request() refuses until the handshake has made the server ready.
-    const { response } = this.#link.request('initialize', handshakeParams(this.#options.clientInfo), this.#options.initTimeoutMs ?? 30_000);
-    this.#identity = identityFrom(await response, this.label);
-    this.notify('notifications/initialized');
+    this.#identity = await handshake(this.#link, this.#options.clientInfo, this.label, this.#options.initTimeoutMs ?? 30_000);
     this.#setStatus({ state: 'ready', pid: this.#child?.pid });
   }
 
