@@ -25,8 +25,8 @@ export interface Outcome {
   record: KeyRecord | undefined;
   rateLimit: RateLimitStatus | null;
   retryAfterSeconds?: number;
-  /** True when the key was missing or not valid: the transport answers HTTP 401. */
-  unauthorized: boolean;
+  /** Why the key was refused, when it was missing or not valid: the transport answers HTTP 401 and says why. */
+  unauthorized: Denial | false;
 }
 
 export interface EngineOptions {
@@ -263,7 +263,7 @@ export class Engine {
   }
 
   #refusal(denial: Denial, message: string, record: KeyRecord | undefined, rateLimit: RateLimitStatus | null, extra: JsonObject): Outcome {
-    const unauthorized = AUTH_REASONS.has(denial.reason);
+    const unauthorized = AUTH_REASONS.has(denial.reason) && denial;
     const data: JsonObject = { reason: denial.reason };
     if (!unauthorized) {
       Object.assign(data, extra);

@@ -18,8 +18,10 @@ import {
 import { JsonParseError, parseJson, readBody } from './body.ts';
 import { acceptsOf, PostChannel, type Accepts } from './postChannel.ts';
 import { allowListedOrigin, answerOptions } from './cors.ts';
+import { apiKeyChallenge } from './challenge.ts';
 import { credentialsOf } from './credentials.ts';
 import { hostProblem, type HostPolicy } from './hostCheck.ts';
+import { KEYLESS_METHODS } from './keyless.ts';
 import { OVER_LIMIT, type RefusedTraffic } from './refusals.ts';
 import { HttpError, sendJson } from './respond.ts';
 import type { Session, SessionTable } from './sessions.ts';
@@ -33,9 +35,6 @@ const ACCEPTED_VERSIONS = new Set(['2026-07-28', ...NEGOTIABLE_VERSIONS]);
 const GATE_INSTRUCTIONS = (maxCalls: number) =>
   `Tool calls cost credits: each tool's price is in _meta["paygate/pricing"] of tools/list. ` +
   `Up to ${maxCalls} calls can run as one request with ${BATCH_METHOD} {calls: [{name, arguments}]}: all are admitted or none.`;
-
-/** Methods anyone may call, so that clients can connect and discover tools and their prices. */
-const LISTING_METHODS = new Set(['tools/list', 'resources/list', 'resources/templates/list', 'prompts/list']);
 
 /** Stands for the caller of a request refused before its key was looked up. */
 const NOBODY: Caller = { record: undefined, presentedKey: false, clientIp: undefined };
@@ -221,7 +220,7 @@ export class McpEndpoint {
       outcome = plain(undefined, { result: {} });
     } else if (calls) {
       outcome = method === BATCH_METHOD ? await engine.callBatch(caller, calls.calls, channel) : await engine.callTool(caller, calls.calls[0]!, channel);
-    } else if (LISTING_METHODS.has(method)) {
+    } else if (KEYLESS_METHODS.has(method)) {
       outcome = await engine.forward(method, params, engine.authorize(caller) ? undefined : caller.record, channel);
     } else {
       outcome = engine.authorize(caller) ?? (await engine.forward(method, params, caller.record, channel));
@@ -230,6 +229,7 @@ export class McpEndpoint {
     if (refused !== undefined) this.#countRefusal(credentials, caller, refused);
     const status = outcome.unauthorized ? 401 : 200;
     const headers = Object.assign(this.#headers(outcome.record, outcome), extraHeaders);
+    if (outcome.unauthorized) headers['www-authenticate'] = apiKeyChallenge(outcome.unauthorized);
     channel.finish(status, { jsonrpc: '2.0', id: message.id, ...outcome.body } as JsonRpcResponse, headers);
   }
 
