@@ -78,6 +78,14 @@ function admitted(admission: { record: KeyRecord | undefined; rateLimit: RateLim
   return { body, record: admission.record, rateLimit: admission.rateLimit, unauthorized: false };
 }
 
+/**
+ * paygate-mcp 2.9.0's message for a refusal, then ours: its clients match on the start
+ * (`Payment required: insufficient_credits: need 5, have 2 — not enough credits: …`).
+ */
+function refusalMessage(denial: Denial, ours: string): string {
+  return `Payment required: ${denial.legacyReason} — ${ours}`;
+}
+
 /** A single call's refusal says only why. */
 function describeSingle(denial: Denial): { message: string; data: JsonObject } {
   return { message: denial.message, data: {} };
@@ -271,7 +279,7 @@ export class Engine {
     }
     if (denial.retryAfterSeconds !== undefined) data.retryAfterSeconds = denial.retryAfterSeconds;
     const outcome: Outcome = {
-      body: fail(unauthorized ? ErrorCode.Unauthorized : ErrorCode.PaymentRequired, message, data),
+      body: fail(unauthorized ? ErrorCode.Unauthorized : ErrorCode.PaymentRequired, refusalMessage(denial, message), data),
       record: unauthorized ? undefined : record,
       rateLimit,
       unauthorized,
