@@ -165,6 +165,20 @@ export class GateProcess {
   }
 }
 
+/** A 2026-07-28 request as its revision sends it: the version and capabilities in `_meta`, the method and name in headers too. */
+export function modernRequest(gate: GateProcess, method: string, params: Record<string, unknown>, options: { key?: string; id?: number; headers?: Record<string, string> } = {}): Promise<Reply> {
+  const name = params.name ?? params.uri;
+  const headers: Record<string, string> = {
+    'mcp-protocol-version': '2026-07-28',
+    'mcp-method': method,
+    ...(typeof name === 'string' ? { 'mcp-name': name } : {}),
+    ...options.headers,
+  };
+  const meta = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': { elicitation: {} }, 'io.modelcontextprotocol/clientInfo': { name: 'era-test', version: '1' } };
+  const body = { jsonrpc: '2.0', id: options.id ?? 1, method, params: { ...params, _meta: meta } };
+  return gate.mcp(body, { headers, ...(options.key ? { key: options.key } : {}) });
+}
+
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {

@@ -1,24 +1,11 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { GateProcess, ROOT, type Reply } from '../helpers/gate.ts';
+import { GateProcess, modernRequest as modern, ROOT } from '../helpers/gate.ts';
 
 const MODERN = '2026-07-28';
 const MODERN_BACKEND = path.join(ROOT, 'test', 'fixtures', 'modernBackend.ts');
 
-/** A 2026-07-28 request as its revision sends it: the version and capabilities in `_meta`, the method and name in headers too. */
-function modern(gate: GateProcess, method: string, params: Record<string, unknown>, options: { key?: string; id?: number; headers?: Record<string, string> } = {}): Promise<Reply> {
-  const name = params.name ?? params.uri;
-  const headers: Record<string, string> = {
-    'mcp-protocol-version': MODERN,
-    'mcp-method': method,
-    ...(typeof name === 'string' ? { 'mcp-name': name } : {}),
-    ...options.headers,
-  };
-  const meta = { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': { elicitation: {} }, 'io.modelcontextprotocol/clientInfo': { name: 'era-test', version: '1' } };
-  const body = { jsonrpc: '2.0', id: options.id ?? 1, method, params: { ...params, _meta: meta } };
-  return gate.mcp(body, { headers, ...(options.key ? { key: options.key } : {}) });
-}
 
 async function executed(gate: GateProcess, key: string): Promise<number> {
   return (await gate.callTool(key, 'count')).json.result.structuredContent.executed;

@@ -25,8 +25,8 @@ export interface Outcome {
   record: KeyRecord | undefined;
   rateLimit: RateLimitStatus | null;
   retryAfterSeconds?: number;
-  /** True when the key was missing or not valid: the transport answers HTTP 401. */
-  unauthorized: boolean;
+  /** Why the key was refused, when it was missing or not valid: the transport answers HTTP 401 and says why. */
+  unauthorized: Denial | false;
 }
 
 export interface EngineOptions {
@@ -78,6 +78,14 @@ export function plain(record: KeyRecord | undefined, body: JsonRpcAnswer): Outco
 /** The answer to admitted calls: their body, with the key and rate limit they were admitted under. */
 function admitted(admission: { record: KeyRecord | undefined; rateLimit: RateLimitStatus | null }, body: JsonRpcAnswer): Outcome {
   return { body, record: admission.record, rateLimit: admission.rateLimit, unauthorized: false };
+}
+
+/**
+ * paygate-mcp 2.9.0's message for a refusal, then ours: its clients match on the start
+ * (`Payment required: insufficient_credits: need 5, have 2 — not enough credits: …`).
+ */
+function refusalMessage(denial: Denial, ours: string): string {
+  return `Payment required: ${denial.legacyReason} — ${ours}`;
 }
 
 /** A single call's refusal says only why. */
@@ -265,7 +273,7 @@ export class Engine {
   }
 
   #refusal(denial: Denial, message: string, record: KeyRecord | undefined, rateLimit: RateLimitStatus | null, extra: JsonObject): Outcome {
-    const unauthorized = AUTH_REASONS.has(denial.reason);
+    const unauthorized = AUTH_REASONS.has(denial.reason) && denial;
     const data: JsonObject = { reason: denial.reason };
     if (!unauthorized) {
       Object.assign(data, extra);
@@ -273,7 +281,7 @@ export class Engine {
     }
     if (denial.retryAfterSeconds !== undefined) data.retryAfterSeconds = denial.retryAfterSeconds;
     const outcome: Outcome = {
-      body: fail(unauthorized ? ErrorCode.Unauthorized : ErrorCode.PaymentRequired, message, data),
+      body: fail(unauthorized ? ErrorCode.Unauthorized : ErrorCode.PaymentRequired, refusalMessage(denial, message), data),
       record: unauthorized ? undefined : record,
       rateLimit,
       unauthorized,

@@ -55,15 +55,20 @@ function bucketTat(running: Running, stored: ReadonlyMap<string, number>, bucket
 function keyDenial(caller: Caller, now: number): Denial | undefined {
   const { record } = caller;
   if (!caller.presentedKey) {
-    return { reason: 'missing_api_key', message: 'an API key is required: send it in the X-API-Key header or as Authorization: Bearer <key>' };
+    return { reason: 'missing_api_key', legacyReason: 'missing_api_key', message: 'an API key is required: send it in the X-API-Key header or as Authorization: Bearer <key>' };
   }
-  if (!record) return { reason: 'invalid_api_key', message: 'the API key is not valid' };
-  if (!record.active) return { reason: 'key_revoked', message: 'the API key has been revoked' };
+  if (!record) return { reason: 'invalid_api_key', legacyReason: 'invalid_api_key', message: 'the API key is not valid' };
+  // paygate-mcp 2.9.0 did not tell a revoked key from an unknown one.
+  if (!record.active) return { reason: 'key_revoked', legacyReason: 'invalid_api_key', message: 'the API key has been revoked' };
   if (record.expiresAt !== null && record.expiresAt <= now) {
-    return { reason: 'api_key_expired', message: `the API key expired at ${new Date(record.expiresAt).toISOString()}` };
+    return { reason: 'api_key_expired', legacyReason: 'api_key_expired', message: `the API key expired at ${new Date(record.expiresAt).toISOString()}` };
   }
   if (!ipAllowed(record.ipAllowlist, caller.clientIp)) {
-    return { reason: 'ip_not_allowed', message: `requests from ${caller.clientIp ?? 'an unknown address'} are not in this key's IP allowlist` };
+    return {
+      reason: 'ip_not_allowed',
+      legacyReason: `ip_not_allowed: ${caller.clientIp ?? 'unknown'} not in allowlist`,
+      message: `requests from ${caller.clientIp ?? 'an unknown address'} are not in this key's IP allowlist`,
+    };
   }
   return undefined;
 }
@@ -158,6 +163,7 @@ export class PolicyEngine {
     if (globalLimit > 0) {
       const denial = this.#take(running, globalBucket(record), globalLimit, now, () => ({
         reason: 'rate_limited',
+        legacyReason: `rate_limited: ${globalLimit} calls/min exceeded`,
         message: `rate limit reached: this key may make ${globalLimit} calls per minute`,
       }));
       if (denial) return denial;
@@ -166,6 +172,7 @@ export class PolicyEngine {
     if (toolLimit > 0) {
       const denial = this.#take(running, `${record.id}\u0000${tool}`, toolLimit, now, () => ({
         reason: 'tool_rate_limited',
+        legacyReason: `tool_rate_limited: ${tool} limited to ${toolLimit} calls/min`,
         message: `rate limit reached: this key may call "${tool}" ${toolLimit} times per minute`,
       }));
       if (denial) return denial;
@@ -175,12 +182,14 @@ export class PolicyEngine {
     if (total > record.credits) {
       return {
         reason: 'insufficient_credits',
+        legacyReason: `insufficient_credits: need ${total}, have ${record.credits}`,
         message: `not enough credits: ${callsSoFar > 1 ? `these ${callsSoFar} calls cost` : 'this call costs'} ${total}, the key has ${record.credits}; top up to continue`,
       };
     }
     if (record.spendingLimit > 0 && record.totalSpent + total > record.spendingLimit) {
       return {
         reason: 'spending_limit_exceeded',
+        legacyReason: `spending_limit_exceeded: limit ${record.spendingLimit}, spent ${record.totalSpent}, need ${total}`,
         message: `spending limit reached: ${record.totalSpent} of ${record.spendingLimit} credits spent, ${total} more needed`,
       };
     }

@@ -41,30 +41,39 @@ export function emptyUsage(now: number): QuotaUsage {
   return { day: utcDay(now), month: utcMonth(now), dailyCalls: 0, dailyCredits: 0, monthlyCalls: 0, monthlyCredits: 0 };
 }
 
+/** paygate-mcp 2.9.0's account of a call quota: `3/3 calls today` for one call, `3+2 would exceed 4 calls/day` for several. */
+function callsOver(used: number, calls: number, limit: number, period: string, per: string): string {
+  return calls === 1 ? `${used}/${limit} calls ${period}` : `${used}+${calls} would exceed ${limit} calls/${per}`;
+}
+
 /** Checks whether `calls` more calls costing `credits` in all fit in the quota. */
 export function checkQuota(limits: QuotaLimits | null, usage: QuotaUsage, calls: number, credits: number): Denial | undefined {
   if (!limits) return undefined;
   if (limits.dailyCallLimit > 0 && usage.dailyCalls + calls > limits.dailyCallLimit) {
     return {
       reason: 'daily_call_quota_exceeded',
+      legacyReason: `daily_call_quota_exceeded: ${callsOver(usage.dailyCalls, calls, limits.dailyCallLimit, 'today', 'day')}`,
       message: `daily call quota reached: ${usage.dailyCalls} of ${limits.dailyCallLimit} calls used today (resets at 00:00 UTC)`,
     };
   }
   if (limits.monthlyCallLimit > 0 && usage.monthlyCalls + calls > limits.monthlyCallLimit) {
     return {
       reason: 'monthly_call_quota_exceeded',
+      legacyReason: `monthly_call_quota_exceeded: ${callsOver(usage.monthlyCalls, calls, limits.monthlyCallLimit, 'this month', 'month')}`,
       message: `monthly call quota reached: ${usage.monthlyCalls} of ${limits.monthlyCallLimit} calls used this month`,
     };
   }
   if (limits.dailyCreditLimit > 0 && usage.dailyCredits + credits > limits.dailyCreditLimit) {
     return {
       reason: 'daily_credit_quota_exceeded',
+      legacyReason: `daily_credit_quota_exceeded: ${usage.dailyCredits}+${credits} would exceed ${limits.dailyCreditLimit} credits/day`,
       message: `daily credit quota reached: ${usage.dailyCredits} + ${credits} would exceed ${limits.dailyCreditLimit} credits today`,
     };
   }
   if (limits.monthlyCreditLimit > 0 && usage.monthlyCredits + credits > limits.monthlyCreditLimit) {
     return {
       reason: 'monthly_credit_quota_exceeded',
+      legacyReason: `monthly_credit_quota_exceeded: ${usage.monthlyCredits}+${credits} would exceed ${limits.monthlyCreditLimit} credits/month`,
       message: `monthly credit quota reached: ${usage.monthlyCredits} + ${credits} would exceed ${limits.monthlyCreditLimit} credits this month`,
     };
   }

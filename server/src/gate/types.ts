@@ -103,6 +103,11 @@ export interface Denial {
   reason: DenyReason;
   /** A sentence a person can act on. */
   message: string;
+  /**
+   * paygate-mcp 2.9.0's words for the refusal (`insufficient_credits: need 5, have 2`). Error messages
+   * start with them, so that the matchers of its clients keep working.
+   */
+  legacyReason: string;
   /** For rate limits: when a retry can succeed. */
   retryAfterSeconds?: number;
 }

@@ -20,8 +20,10 @@ import { JsonParseError, parseJson, readBody } from './body.ts';
 import { answerStatus, cacheScopeFor, clientEra, discoverResult, isRefusal, shapeAnswer, type ClientEra } from './era.ts';
 import { acceptsOf, PostChannel, type Accepts } from './postChannel.ts';
 import { allowListedOrigin, answerOptions } from './cors.ts';
+import { apiKeyChallenge } from './challenge.ts';
 import { credentialsOf } from './credentials.ts';
 import { hostProblem, type HostPolicy } from './hostCheck.ts';
+import { KEYLESS_METHODS } from './keyless.ts';
 import { OVER_LIMIT, type RefusedTraffic } from './refusals.ts';
 import { HttpError, sendJson } from './respond.ts';
 import type { Session, SessionTable } from './sessions.ts';
@@ -31,8 +33,6 @@ const NEGOTIABLE_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-
 /** Revisions a request may name in `MCP-Protocol-Version` (2026-07-28 clients send no `initialize`). */
 const ACCEPTED_VERSIONS = new Set(['2026-07-28', ...NEGOTIABLE_VERSIONS]);
 
-/** Methods anyone may call, so that clients can connect and discover tools and their prices. */
-const LISTING_METHODS = new Set(['tools/list', 'resources/list', 'resources/templates/list', 'prompts/list']);
 
 /** Stands for the caller of a request refused before its key was looked up. */
 const NOBODY: Caller = { record: undefined, presentedKey: false, clientIp: undefined };
@@ -228,7 +228,7 @@ export class McpEndpoint {
       outcome = plain(undefined, { result: {} });
     } else if (calls) {
       outcome = method === BATCH_METHOD ? await engine.callBatch(caller, calls.calls, channel) : await engine.callTool(caller, calls.calls[0]!, channel);
-    } else if (LISTING_METHODS.has(method)) {
+    } else if (KEYLESS_METHODS.has(method)) {
       outcome = await engine.forward(method, params, engine.authorize(caller) ? undefined : caller.record, channel);
     } else {
       outcome = engine.authorize(caller) ?? (await engine.forward(method, params, caller.record, channel));
@@ -238,6 +238,7 @@ export class McpEndpoint {
     const body = shapeAnswer(era, method, outcome.body, cacheScopeFor(method, outcome.record));
     const status = outcome.unauthorized ? 401 : answerStatus(era, body);
     const headers = Object.assign(this.#headers(outcome.record, outcome), extraHeaders);
+    if (outcome.unauthorized) headers['www-authenticate'] = apiKeyChallenge(outcome.unauthorized);
     channel.finish(status, { jsonrpc: '2.0', id: message.id, ...body } as JsonRpcResponse, headers);
   }
 

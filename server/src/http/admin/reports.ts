@@ -1,6 +1,7 @@
 import type { Engine } from '../../engine/engine.ts';
 import type { BackendStatus } from '../../proxy/backend.ts';
 import { hashApiKey } from '../../keys/apiKey.ts';
+import { apiKeyChallenge } from '../challenge.ts';
 import { credentialsOf } from '../credentials.ts';
 import type { RefusalReport } from '../refusals.ts';
 import { HttpError } from '../respond.ts';
@@ -66,7 +67,7 @@ export function reportRoutes(engine: Engine, info: GateInfo): Route[] {
         const denial = engine.policyEngine.checkKey(caller, now);
         if (denial) {
           const unknown = denial.reason === 'missing_api_key' || denial.reason === 'invalid_api_key';
-          throw new HttpError(unknown ? 401 : 403, denial.message);
+          throw new HttpError(unknown ? 401 : 403, denial.message, unknown ? { 'www-authenticate': apiKeyChallenge(denial) } : {});
         }
         const { id: _id, ...view } = publicKey(caller.record!, now);
         return { json: view };

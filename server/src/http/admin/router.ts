@@ -1,6 +1,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { ajv, explain, type Validator } from '../../validation/ajv.ts';
 import { parseJson, readBody } from '../body.ts';
+import { ADMIN_KEY_CHALLENGE } from '../challenge.ts';
 import { clientIp } from '../clientIp.ts';
 import { LedgerUnavailableError } from '../../store/ledger.ts';
 import type { AdminGuard } from '../credentials.ts';
@@ -104,7 +105,7 @@ export class Router {
   #checkAdmin(req: IncomingMessage, now: number): void {
     const verdict = this.#options.guard.check(req.headers, clientIp(req, this.#options.trustedProxies) ?? 'unknown', now);
     if (verdict === 'ok') return;
-    if (verdict === 'denied') throw new HttpError(401, 'a valid admin key is required in the X-Admin-Key header');
+    if (verdict === 'denied') throw new HttpError(401, 'a valid admin key is required in the X-Admin-Key header', { 'www-authenticate': ADMIN_KEY_CHALLENGE });
     throw new HttpError(429, `too many wrong admin keys from this address; try again in ${verdict.retryAfterSeconds} s`, {
       'retry-after': String(verdict.retryAfterSeconds),
     });
