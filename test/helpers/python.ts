@@ -24,7 +24,7 @@ async function configuredIndexArgs(python: string): Promise<string[]> {
 /**
  * A python that can import the MCP SDK: PAYGATE_TEST_PYTHON, else the tests' own virtualenv, made on
  * first use with `python3 -m venv` and pip's configured index. Returns why not when python3 has no venv
- * module (Debian's python3-venv package), the only reason the SDK tests are skipped.
+ * module (Debian's python3-venv package), the only reason the SDK tests are skipped (outside CI).
  */
 export async function pythonWithMcp(): Promise<{ python: string } | { skip: string }> {
   if (process.env.PAYGATE_TEST_PYTHON) return { python: process.env.PAYGATE_TEST_PYTHON };
@@ -33,7 +33,10 @@ export async function pythonWithMcp(): Promise<{ python: string } | { skip: stri
   try {
     await run('python3', ['-m', 'venv', VENV], { timeout: 120_000 });
   } catch (error) {
-    return { skip: `python3 -m venv is not available (${(error as Error).message.split('\n')[0]}): install python3 and python3-venv to run the Python SDK tests` };
+    const why = `python3 -m venv is not available (${(error as Error).message.split('\n')[0]}): install python3 and python3-venv to run the Python SDK tests`;
+    // CI installs them (.ci/run): there a missing venv is a failure, not a reason to skip.
+    if (process.env.CI) throw new Error(why);
+    return { skip: why };
   }
   await run(python, ['-m', 'pip', 'install', '--quiet', ...(await configuredIndexArgs(python)), PYTHON_MCP], { timeout: 600_000 });
   return { python };
