@@ -109,7 +109,7 @@ async function callFromPage(chrome: Browser, origin: string): Promise<PageCall |
           return { response, json: (await response.json()) as { result: { content: { text: string }[] } } };
         };
         try {
-          const init = await post({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'page', version: '1' } } }, {});
+          const init = await post({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'page', version: '1' } } }, { 'x-api-key': key });
           const sessionId = init.response.headers.get('mcp-session-id');
           const call = await post(
             { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'echo', arguments: { text: 'from the page' } } },

@@ -120,13 +120,14 @@ describe('a 2025 client in front of a server that speaks only 2026-07-28', async
 
   test('initialize, tools/list and tools/call work, billed once, with results of the 2025 shape', async () => {
     const { key } = await gate.createKey({ credits: 10 });
-    const init = await gate.mcp({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'old', version: '1' } } });
+    // With its key: a session is bound to the key that opened it.
+    const init = await gate.mcp({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'old', version: '1' } } }, { key });
     assert.equal(init.json.result.protocolVersion, '2025-11-25');
     assert.equal(init.json.result.serverInfo.name, 'modern-backend');
     assert.match(init.json.result.instructions, /2026-07-28 era/);
     const session = init.headers.get('mcp-session-id')!;
     const headers = { 'mcp-session-id': session, 'mcp-protocol-version': '2025-11-25' };
-    const list = await gate.mcp({ jsonrpc: '2.0', id: 2, method: 'tools/list' }, { headers });
+    const list = await gate.mcp({ jsonrpc: '2.0', id: 2, method: 'tools/list' }, { key, headers });
     assert.deepEqual(list.json.result.tools.map((tool: { name: string }) => tool.name), ['echo', 'count', 'meta', 'greet']);
     assert.deepEqual([list.json.result.resultType, list.json.result.ttlMs, list.json.result.cacheScope], [undefined, undefined, undefined]);
     const call = await gate.mcp({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'echo', arguments: { text: 'from 2025' } } }, { key, headers });

@@ -110,19 +110,19 @@ test('lines on the backend stdout that are not valid JSON-RPC are ignored: the r
 });
 
 test('sessions: initialize returns a session id, requests on it work, DELETE ends it, an unknown one is 404', async () => {
-  const init = await gate.mcp({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } });
+  const { key } = await gate.createKey();
+  const init = await gate.mcp({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } }, { key });
   assert.equal(init.status, 200);
   assert.equal(init.json.result.protocolVersion, '2025-06-18');
   assert.equal(init.json.result.serverInfo.name, 'test-backend');
   const session = init.headers.get('mcp-session-id')!;
   assert.ok(session);
   const headers = { 'mcp-session-id': session, 'mcp-protocol-version': '2025-06-18' };
-  assert.equal((await gate.mcp({ jsonrpc: '2.0', method: 'notifications/initialized' }, { headers })).status, 202);
-  const { key } = await gate.createKey();
+  assert.equal((await gate.mcp({ jsonrpc: '2.0', method: 'notifications/initialized' }, { key, headers })).status, 202);
   const call = await gate.mcp({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'in session' } } }, { key, headers });
   assert.equal(call.json.result.content[0].text, 'in session');
-  assert.equal((await gate.request('DELETE', '/mcp', { headers })).status, 204);
-  const gone = await gate.mcp({ jsonrpc: '2.0', id: 2, method: 'ping' }, { headers });
+  assert.equal((await gate.request('DELETE', '/mcp', { headers: { ...headers, 'x-api-key': key } })).status, 204);
+  const gone = await gate.mcp({ jsonrpc: '2.0', id: 2, method: 'ping' }, { key, headers });
   assert.equal(gone.status, 404);
 });
 

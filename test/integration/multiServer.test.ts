@@ -44,8 +44,8 @@ function text(reply: { json: { result?: { content?: { text: string }[] } } }): s
   return reply.json.result?.content?.[0]?.text;
 }
 
-async function initialize(): Promise<Record<string, string>> {
-  const init = await gate.mcp({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } });
+async function initialize(key?: string): Promise<Record<string, string>> {
+  const init = await gate.mcp({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } }, key === undefined ? {} : { key });
   return { 'mcp-session-id': init.headers.get('mcp-session-id')!, 'mcp-protocol-version': '2025-06-18' };
 }
 
@@ -77,8 +77,8 @@ test('calls go to the server their prefix names, and are priced by the prefixed 
 
 test('each client session has its own upstream session on the remote server', async () => {
   const { key } = await gate.createKey();
-  const first = await initialize();
-  const second = await initialize();
+  const first = await initialize(key);
+  const second = await initialize(key);
   const whoami = async (headers: Record<string, string>) => text(await gate.mcp({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'r:whoami' } }, { key, headers }));
   const firstId = await whoami(first);
   assert.match(firstId!, /^[0-9a-f-]{36}$/);

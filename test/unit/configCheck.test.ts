@@ -84,7 +84,7 @@ test('servers: a config names its servers one way, and each server has only the 
   assert.deepEqual(summary(both), [`server-conflict error ${at(both, '"remoteUrl"')}`]);
   const mixed = '{ "servers": [ { "prefix": "a", "remoteUrl": "https://x.example/mcp", "cwd": "/tmp" }, { "prefix": "b", "serverCommand": "node", "headers": { "x": "y" } } ] }';
   assert.deepEqual(summary(mixed), [`server-field error ${at(mixed, '"cwd"')}`, `server-field error ${at(mixed, '"headers"')}`]);
-  assert.match(checkConfig(mixed).diagnostics[0]!.message, /servers\[0\] is remote \(remoteUrl\): serverArgs, env and cwd apply only to serverCommand; remove "cwd"/);
+  assert.match(checkConfig(mixed).diagnostics[0]!.message, /servers\[0\] is remote \(remoteUrl\): serverArgs, env, cwd and roots apply only to serverCommand; remove "cwd"/);
 });
 
 test('limit-below-price: a credit quota or spending limit below the cheapest price locks every call out', () => {

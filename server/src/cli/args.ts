@@ -127,14 +127,14 @@ function remoteUrl(flag: string, raw: string): string {
  */
 function serversOf(flags: WrapFlags, file: ConfigFile): ServerSpec[] {
   if (flags.server !== undefined && flags['remote-url'] !== undefined) throw new UsageError('give --server or --remote-url, not both');
-  if (flags.server !== undefined) return [{ kind: 'stdio', prefix: undefined, ...parseServerCommand(flags.server), env: {}, cwd: undefined }];
+  if (flags.server !== undefined) return [{ kind: 'stdio', prefix: undefined, ...parseServerCommand(flags.server), env: {}, cwd: undefined, roots: file.roots ?? [] }];
   if (flags['remote-url'] !== undefined) {
     return [{ kind: 'remote', prefix: undefined, url: remoteUrl('--remote-url', flags['remote-url']), headers: file.remoteHeaders ?? {} }];
   }
   const given = [file.serverCommand !== undefined, file.remoteUrl !== undefined, file.servers !== undefined].filter(Boolean).length;
   if (given === 0) throw new UsageError('give the MCP server to gate: --server "<command>", --remote-url <url>, or serverCommand, remoteUrl or servers in --config');
   if (file.serverCommand !== undefined) {
-    return [{ kind: 'stdio', prefix: undefined, command: file.serverCommand, args: file.serverArgs ?? [], env: {}, cwd: undefined }];
+    return [{ kind: 'stdio', prefix: undefined, command: file.serverCommand, args: file.serverArgs ?? [], env: {}, cwd: undefined, roots: file.roots ?? [] }];
   }
   if (file.remoteUrl !== undefined) return [{ kind: 'remote', prefix: undefined, url: remoteUrl('remoteUrl', file.remoteUrl), headers: file.remoteHeaders ?? {} }];
   // The config's checks (config/rules.ts) have made sure each entry is one kind of server with its own prefix.
@@ -142,7 +142,7 @@ function serversOf(flags: WrapFlags, file: ConfigFile): ServerSpec[] {
     if (entry.remoteUrl !== undefined) {
       return { kind: 'remote', prefix: entry.prefix, url: remoteUrl(`servers[${index}].remoteUrl`, entry.remoteUrl), headers: entry.headers ?? {} };
     }
-    return { kind: 'stdio', prefix: entry.prefix, command: entry.serverCommand!, args: entry.serverArgs ?? [], env: entry.env ?? {}, cwd: entry.cwd };
+    return { kind: 'stdio', prefix: entry.prefix, command: entry.serverCommand!, args: entry.serverArgs ?? [], env: entry.env ?? {}, cwd: entry.cwd, roots: entry.roots ?? [] };
   });
 }
 

@@ -105,11 +105,15 @@ function serverShapes({ config, report }: Context): void {
   for (const field of given.slice(1)) {
     report({ code: 'server-conflict', severity: 'error', message: `"${field}" is given with "${given[0]}": a config names its servers one way, by serverCommand, remoteUrl or servers; keep one`, place: atKey([field]) });
   }
+  if (config.roots !== undefined && config.serverCommand === undefined && given.length > 0) {
+    const where = config.servers !== undefined ? 'give each entry of "servers" its own "roots"' : 'roots apply only to a server run by a command (serverCommand)';
+    report({ code: 'server-field', severity: 'error', message: `top-level "roots" belong to serverCommand: ${where}`, place: atKey(['roots']) });
+  }
   (config.servers ?? []).forEach((server, index) => {
-    const misplaced = server.remoteUrl !== undefined ? (['serverArgs', 'env', 'cwd'] as const) : (['headers'] as const);
+    const misplaced = server.remoteUrl !== undefined ? (['serverArgs', 'env', 'cwd', 'roots'] as const) : (['headers'] as const);
     for (const field of misplaced) {
       if (server[field] === undefined) continue;
-      const why = server.remoteUrl !== undefined ? 'is remote (remoteUrl): serverArgs, env and cwd apply only to serverCommand' : 'runs a command: headers apply only to remoteUrl';
+      const why = server.remoteUrl !== undefined ? 'is remote (remoteUrl): serverArgs, env, cwd and roots apply only to serverCommand' : 'runs a command: headers apply only to remoteUrl';
       report({ code: 'server-field', severity: 'error', message: `servers[${index}] ${why}; remove "${field}"`, place: atKey(['servers', index, field]) });
     }
   });

@@ -1,6 +1,7 @@
 import type { QuotaLimits, ToolPolicy } from '../gate/types.ts';
 import type { KeyFields } from '../keys/fields.ts';
 import type { ServerSpec } from '../proxy/connect.ts';
+import type { Root } from '../proxy/roots.ts';
 import type { Durability } from '../store/types.ts';
 
 export type { ServerSpec };
@@ -12,6 +13,8 @@ export interface ServerEntry {
   serverArgs?: string[];
   env?: Record<string, string>;
   cwd?: string;
+  /** The roots the gate gives this server in its clients' stead (stdio only). */
+  roots?: Root[];
   remoteUrl?: string;
   headers?: Record<string, string>;
 }
@@ -20,6 +23,8 @@ export interface ServerEntry {
 export interface ConfigFile {
   serverCommand?: string;
   serverArgs?: string[];
+  /** The roots of the one stdio server (serverCommand or --server). */
+  roots?: Root[];
   remoteUrl?: string;
   remoteHeaders?: Record<string, string>;
   servers?: ServerEntry[];

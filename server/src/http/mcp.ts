@@ -62,6 +62,8 @@ export interface McpEndpointOptions {
   now: () => number;
 }
 
+const NO_SUCH_SESSION = 'the MCP session does not exist or has expired: initialize a new one (send initialize without Mcp-Session-Id)';
+
 /** Stands for the address of a client whose socket has none (it has gone already). */
 const UNKNOWN_ADDRESS = 'unknown';
 
@@ -96,9 +98,9 @@ export class McpEndpoint {
         case 'POST':
           return await this.#post(req, res, credentials);
         case 'GET':
-          return this.#get(req, res);
+          return this.#get(req, res, credentials);
         case 'DELETE':
-          return this.#delete(req, res);
+          return this.#delete(req, res, credentials);
         case 'OPTIONS':
           return answerOptions(req, res, hostPolicy);
         default:
@@ -112,12 +114,24 @@ export class McpEndpoint {
     }
   }
 
-  #session(req: IncomingMessage): Session | undefined {
+  /**
+   * The session a request names. A session belongs to the valid key it was opened with, or to no key:
+   * a request with another key, without its key, or with a key on a keyless session is answered as
+   * for a session that does not exist, so that a session id alone gives nothing away (and a client
+   * that now has a key initializes anew with it).
+   */
+  #session(req: IncomingMessage, credentials: Credentials): Session | undefined {
     const id = req.headers['mcp-session-id'];
     if (id === undefined) return undefined;
-    const session = typeof id === 'string' ? this.#sessions.touch(id, this.#options.now()) : undefined;
-    if (!session) throw new HttpError(404, 'the MCP session does not exist or has expired: initialize a new one (send initialize without Mcp-Session-Id)');
-    return session;
+    const session = typeof id === 'string' ? this.#sessions.find(id) : undefined;
+    if (!session || session.keyHash !== this.#validKeyHash(credentials)) throw new HttpError(404, NO_SUCH_SESSION);
+    return this.#sessions.touch(session.id, this.#options.now());
+  }
+
+  #validKeyHash(credentials: Credentials): string | undefined {
+    if (credentials.apiKey === undefined) return undefined;
+    const caller = this.#engine.caller(credentials);
+    return this.#validKey(caller) ? caller.record.keyHash : undefined;
   }
 
   #checkProtocolVersion(req: IncomingMessage): void {
@@ -169,7 +183,7 @@ export class McpEndpoint {
       return;
     }
     // 2026-07-28 has no sessions: a modern request's Mcp-Session-Id is ignored.
-    const session = era.modern ? undefined : this.#session(req);
+    const session = era.modern ? undefined : this.#session(req, credentials);
     if ('method' in message && 'id' in message && message.id !== undefined) {
       await this.#request(message as JsonRpcRequest, era, session, credentials, accepts, res);
       return;
@@ -279,19 +293,18 @@ export class McpEndpoint {
     return headers;
   }
 
-  #get(req: IncomingMessage, res: ServerResponse): void {
+  #get(req: IncomingMessage, res: ServerResponse, credentials: Credentials): void {
     if (!acceptsOf(req.headers.accept).sse) throw new HttpError(406, 'GET /mcp opens an event stream: the Accept header must allow text/event-stream');
     this.#checkProtocolVersion(req);
     if (req.headers['mcp-session-id'] === undefined) {
       throw new HttpError(405, 'GET /mcp needs an Mcp-Session-Id: initialize first (requests without a session have no server stream)', { allow: 'POST, DELETE' });
     }
-    this.#session(req)!.streams.open(req, res);
+    this.#session(req, credentials)!.streams.open(req, res);
   }
 
-  #delete(req: IncomingMessage, res: ServerResponse): void {
-    const id = req.headers['mcp-session-id'];
-    if (typeof id !== 'string') throw new HttpError(400, 'DELETE /mcp ends a session: send its Mcp-Session-Id');
-    if (!this.#sessions.end(id)) throw new HttpError(404, 'the MCP session does not exist or has already ended');
+  #delete(req: IncomingMessage, res: ServerResponse, credentials: Credentials): void {
+    if (typeof req.headers['mcp-session-id'] !== 'string') throw new HttpError(400, 'DELETE /mcp ends a session: send its Mcp-Session-Id');
+    this.#sessions.end(this.#session(req, credentials)!.id);
     res.writeHead(204).end();
   }
 }

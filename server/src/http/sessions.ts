@@ -128,6 +128,11 @@ export class SessionTable implements SessionDirectory {
     return session;
   }
 
+  /** The live session with this id, not marked as used. */
+  find(id: string): Session | undefined {
+    return this.#find(id);
+  }
+
   /** The session, marked as used now. */
   touch(id: string, now: number): Session | undefined {
     const session = this.#find(id);

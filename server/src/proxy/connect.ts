@@ -1,12 +1,13 @@
 import { Relay } from './relay.ts';
 import { RemoteUpstream } from './remoteUpstream.ts';
+import type { Root } from './roots.ts';
 import { Router } from './router.ts';
 import { StdioBackend } from './stdio.ts';
 import type { SessionDirectory, Upstream } from './upstream.ts';
 
-/** A server to gate. `prefix` is set when several servers share the gate. */
+/** A server to gate. `prefix` is set when several servers share the gate; `roots` are what a stdio server is told its clients' roots are. */
 export type ServerSpec =
-  | { kind: 'stdio'; prefix: string | undefined; command: string; args: string[]; env: Record<string, string>; cwd: string | undefined }
+  | { kind: 'stdio'; prefix: string | undefined; command: string; args: string[]; env: Record<string, string>; cwd: string | undefined; roots?: Root[] }
   | { kind: 'remote'; prefix: string | undefined; url: string; headers: Record<string, string> };
 
 export interface ConnectOptions {
@@ -52,7 +53,7 @@ async function connectOne(spec: ServerSpec, options: ConnectOptions): Promise<Up
     await backend.close();
     throw error;
   }
-  return new Relay(backend, options.sessions);
+  return new Relay(backend, options.sessions, { roots: spec.roots ?? [] });
 }
 
 interface Member {
@@ -60,8 +61,9 @@ interface Member {
   upstream: Upstream;
 }
 
+/** What makes a server another server: everything but its roots, which a running server is given anew. */
 function specKey(spec: ServerSpec): string {
-  return JSON.stringify(spec);
+  return JSON.stringify({ ...spec, roots: undefined });
 }
 
 /** Starts servers together; if one cannot start, those already started are stopped again. */
@@ -109,7 +111,11 @@ export class ServerSet {
     const added = specs.filter((spec) => !this.#members.has(specKey(spec)));
     const fresh = await startAll(added, this.#options);
     const members = new Map<string, Member>();
-    for (const [key, spec] of wanted) members.set(key, this.#members.get(key) ?? fresh[added.indexOf(spec)]!);
+    for (const [key, spec] of wanted) {
+      const kept = this.#members.get(key);
+      if (kept?.upstream instanceof Relay && spec.kind === 'stdio') kept.upstream.setRoots(spec.roots ?? []);
+      members.set(key, kept ? { spec, upstream: kept.upstream } : fresh[added.indexOf(spec)]!);
+    }
     const removed = [...this.#members].filter(([key]) => !wanted.has(key));
     this.#members = members;
     this.#upstream = ServerSet.#join(specs, members, this.#options);

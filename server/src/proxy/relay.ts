@@ -9,6 +9,9 @@ import {
   type JsonRpcNotification,
   type JsonRpcRequest,
 } from './jsonrpc.ts';
+import { isLogLevel, LOG_LEVELS, SessionLogLevels } from './logLevels.ts';
+import { rootsList, sameRoots, type Root } from './roots.ts';
+import { relatedTaskOf, TaskOwners, tenantOf } from './tasks.ts';
 import type { AnswerOutcome, ClientChannel, SessionDirectory, Upstream } from './upstream.ts';
 
 interface InFlight {
@@ -29,6 +32,18 @@ const BROADCAST = new Set([
   'notifications/prompts/list_changed',
 ]);
 
+/** A server shared by tenants (isolation "shared"): the roots the gate gives it in their stead. */
+export interface SharedServer {
+  roots: readonly Root[];
+}
+
+/** What the gate keeps on the tenants' behalf for a server they share. */
+interface Tenancy {
+  roots: readonly Root[];
+  tasks: TaskOwners;
+  levels: SessionLogLevels;
+}
+
 /** Ids of requests servers send to clients: unique over every relay, so that an answer finds its way back. */
 let nextServerRequestId = 1;
 
@@ -45,6 +60,10 @@ function progressTokenOf(params: JsonObject | undefined): string | number | unde
  * logging, sampling, elicitation, roots) goes to the client it belongs to: by progress token when it
  * has one, otherwise to the one client with requests in flight. When several clients have requests
  * in flight, a message that names none of them is refused rather than sent to the wrong one.
+ *
+ * A server shared by tenants (`shared` given) keeps no tenant's state: the gate answers its
+ * `roots/list` from the config and never passes a client's roots on, its tasks are each the creating
+ * key's own (see `TaskOwners`), and each session's `logging/setLevel` filters what that session gets.
  */
 export class Relay implements Upstream {
   readonly backend: Backend;
@@ -53,15 +72,22 @@ export class Relay implements Upstream {
   readonly #serverRequests = new Map<number, ServerRequest>();
   readonly #byProgressToken = new Map<string, InFlight>();
   readonly #subscriptions = new Map<string, Set<string>>();
+  readonly #tenancy: Tenancy | undefined;
   #nextProgressToken = 1;
 
-  constructor(backend: Backend, sessions: SessionDirectory) {
+  constructor(backend: Backend, sessions: SessionDirectory, shared?: SharedServer) {
     this.backend = backend;
     this.#sessions = sessions;
+    this.#tenancy = shared && { roots: shared.roots, tasks: new TaskOwners(), levels: new SessionLogLevels() };
     backend.onServerMessage = (message) => this.#fromBackend(message);
   }
 
   forward(method: string, params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcAnswer> {
+    if (this.#tenancy) {
+      const refusal = this.#tenancy.tasks.refusal(method, params, channel);
+      if (refusal) return Promise.resolve(refusal);
+      if (method === 'logging/setLevel') return this.#setLevel(params, channel, timeoutMs);
+    }
     if ((method === 'resources/subscribe' || method === 'resources/unsubscribe') && typeof params?.uri === 'string') {
       if (channel.sessionId === undefined) {
         const message = `${method} needs an MCP session: resource updates are sent on the session's stream (initialize, then send its Mcp-Session-Id)`;
@@ -69,6 +95,10 @@ export class Relay implements Upstream {
       }
       if (!this.#subscription(method, params.uri, channel.origin)) return Promise.resolve({ result: {} });
     }
+    return this.#send(method, params, channel, timeoutMs);
+  }
+
+  #send(method: string, params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcAnswer> {
     const clientToken = progressTokenOf(params);
     const entry: InFlight = { upstreamId: 0, channel, progressToken: clientToken, upstreamToken: undefined };
     let upstreamParams = params;
@@ -84,7 +114,8 @@ export class Relay implements Upstream {
     return forwarded.response.then(
       (response) => {
         this.#untrack(entry);
-        return answerOf(response);
+        const answer = answerOf(response);
+        return this.#tenancy ? this.#tenancy.tasks.answered(method, channel, answer) : answer;
       },
       (error: unknown) => {
         this.#untrack(entry);
@@ -112,7 +143,16 @@ export class Relay implements Upstream {
   }
 
   notifyAll(method: string): void {
+    // A shared server's roots are the config's: no client's roots/list_changed reaches it.
+    if (this.#tenancy) return;
     this.backend.notify(method);
+  }
+
+  /** Gives a shared server new roots (a reloaded config), telling it to ask for them again. */
+  setRoots(roots: readonly Root[]): void {
+    if (!this.#tenancy || sameRoots(roots, this.#tenancy.roots)) return;
+    this.#tenancy.roots = roots;
+    this.backend.notify('notifications/roots/list_changed');
   }
 
   identity(): ServerIdentity | undefined {
@@ -162,7 +202,29 @@ export class Relay implements Upstream {
         void this.backend.request('resources/unsubscribe', { uri }, 10_000).response.catch(() => {});
       }
     }
+    const level = this.#tenancy?.levels.forget(origin);
+    if (level !== undefined) void this.backend.request('logging/setLevel', { level }, 10_000).response.catch(() => {});
     this.#dropServerRequests(origin, 'the client session ended');
+  }
+
+  /**
+   * A session's log level is its own: it is kept by the gate, and the server is asked for the most
+   * verbose level any session wants. A request without a session receives nothing later to filter.
+   */
+  #setLevel(params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcAnswer> {
+    const level = params?.level;
+    if (!isLogLevel(level)) {
+      return Promise.resolve({ error: { code: ErrorCode.InvalidParams, message: `params.level must be one of ${LOG_LEVELS.join(', ')}` } });
+    }
+    if (channel.sessionId === undefined) return Promise.resolve({ result: {} });
+    const upstreamLevel = this.#tenancy!.levels.set(channel.origin, level);
+    if (upstreamLevel === undefined) return Promise.resolve({ result: {} });
+    return this.#send('logging/setLevel', { ...params, level: upstreamLevel }, channel, timeoutMs);
+  }
+
+  /** Whether a client wants a message: log messages below its session's level are not sent to it. */
+  #wants(origin: string, message: JsonRpcRequest | JsonRpcNotification): boolean {
+    return message.method !== 'notifications/message' || !this.#tenancy || this.#tenancy.levels.admits(origin, message.params?.level);
   }
 
   /** Tells the backend that its requests to a client that is gone will not be answered. */
@@ -198,11 +260,40 @@ export class Relay implements Upstream {
   }
 
   #deliverToSoleClient(message: JsonRpcRequest | JsonRpcNotification): ClientChannel | undefined {
-    for (const entry of this.#soleClient()) if (entry.channel.deliver(message)) return entry.channel;
+    for (const entry of this.#soleClient()) {
+      if (!this.#wants(entry.channel.origin, message)) return undefined;
+      if (entry.channel.deliver(message)) return entry.channel;
+    }
     return undefined;
   }
 
+  /**
+   * A message about a task goes to its owner only: to one of the owner's requests in flight (a
+   * `tasks/result` waiting for it, usually), else, for a notification, to the session that created
+   * the task. A request the owner cannot take now is refused to the server.
+   */
+  #toTaskOwner(message: ServerMessage, taskId: string): void {
+    const owner = this.#tenancy!.tasks.ownerOf(taskId);
+    const entries: InFlight[] = [];
+    if (owner) for (const set of this.#inflightByOrigin.values()) for (const entry of set) if (tenantOf(entry.channel) === owner.tenant) entries.push(entry);
+    entries.reverse();
+    if ('id' in message) {
+      const id = nextServerRequestId++;
+      const channel = entries.find((entry) => entry.channel.deliver({ ...message, id }))?.channel;
+      if (channel) this.#serverRequests.set(id, { upstreamId: message.id, channel });
+      else this.backend.respond(message.id, { error: { code: ErrorCode.MethodNotFound, message: `the gate cannot relay ${message.method}: the client that owns task ${taskId} has no request in flight to receive it` } });
+      return;
+    }
+    if (entries.some((entry) => this.#wants(entry.channel.origin, message) && entry.channel.deliver(message))) return;
+    if (owner && this.#wants(owner.origin, message)) this.#sessions.deliverToOrigin(owner.origin, message);
+  }
+
   #fromBackend(message: ServerMessage): void {
+    const taskId = this.#tenancy && relatedTaskOf(message);
+    if (taskId !== undefined) {
+      this.#toTaskOwner(message, taskId);
+      return;
+    }
     if ('id' in message) {
       this.#serverRequest(message);
       return;
@@ -237,6 +328,10 @@ export class Relay implements Upstream {
   #serverRequest(request: JsonRpcRequest): void {
     if (request.method === 'ping') {
       this.backend.respond(request.id, { result: {} });
+      return;
+    }
+    if (request.method === 'roots/list' && this.#tenancy) {
+      this.backend.respond(request.id, rootsList(this.#tenancy.roots));
       return;
     }
     const id = nextServerRequestId++;

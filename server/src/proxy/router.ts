@@ -8,15 +8,18 @@ import type { AnswerOutcome, ClientChannel, Upstream } from './upstream.ts';
 export const PREFIX_SEPARATOR = ':';
 
 /** The list methods whose items are merged, with the field that holds the items and what names them. */
-const LISTS: Record<string, { field: string; key: 'name' | 'uri' | 'uriTemplate'; prefixed: boolean }> = {
+const LISTS: Record<string, { field: string; key: 'name' | 'uri' | 'uriTemplate' | 'taskId'; prefixed: boolean }> = {
   'tools/list': { field: 'tools', key: 'name', prefixed: true },
   'prompts/list': { field: 'prompts', key: 'name', prefixed: true },
   'resources/list': { field: 'resources', key: 'uri', prefixed: false },
   'resources/templates/list': { field: 'resourceTemplates', key: 'uriTemplate', prefixed: false },
+  'tasks/list': { field: 'tasks', key: 'taskId', prefixed: false },
 };
 
 /** Resource URIs whose server is remembered: the most recently listed or read. */
 const RESOURCE_OWNERS = 10_000;
+/** Task ids whose server is remembered: the most recently created or listed. */
+const TASK_SERVERS = 100_000;
 
 function invalid(message: string): JsonRpcAnswer {
   return { error: { code: ErrorCode.InvalidParams, message } };
@@ -26,11 +29,13 @@ function invalid(message: string): JsonRpcAnswer {
  * Several MCP servers behind one gate, each under a prefix: the tools and prompts of `github` are
  * `github:search`, ... Lists are merged from every server (a server that is down leaves its items
  * out); a call goes to the server its prefix names, with the prefix taken off. Resources keep their
- * URIs and are read from the server that listed them.
+ * URIs and are read from the server that listed them; tasks keep their ids and are asked of the
+ * server that created them.
  */
 export class Router implements Upstream {
   readonly #members: ReadonlyMap<string, Upstream>;
   readonly #resourceOwners = new LruMap<string, string>(RESOURCE_OWNERS);
+  readonly #taskServers = new LruMap<string, string>(TASK_SERVERS);
   readonly #name: string;
 
   constructor(members: ReadonlyMap<string, Upstream>, name: string) {
@@ -49,6 +54,10 @@ export class Router implements Upstream {
       case 'resources/subscribe':
       case 'resources/unsubscribe':
         return this.#byUri(method, params, typeof params?.uri === 'string' ? params.uri : undefined, channel, timeoutMs);
+      case 'tasks/get':
+      case 'tasks/result':
+      case 'tasks/cancel':
+        return this.#byTask(method, params, channel, timeoutMs);
       case 'completion/complete':
         return this.#completion(params, channel, timeoutMs);
       case 'logging/setLevel':
@@ -129,7 +138,19 @@ export class Router implements Upstream {
     if (typeof name !== 'string') return this.#first().forward(method, params, channel, timeoutMs);
     const route = this.#route(name);
     if (!route) return Promise.resolve(this.#unknownPrefix(method === 'tools/call' ? 'the tool' : 'the prompt', name));
-    return route.member.forward(method, { ...params, name: route.name }, channel, timeoutMs);
+    const answer = route.member.forward(method, { ...params, name: route.name }, channel, timeoutMs);
+    if (method !== 'tools/call' || params?.task === undefined) return answer;
+    return answer.then((created) => {
+      const task = 'result' in created ? created.result.task : undefined;
+      if (isObject(task) && typeof task.taskId === 'string') this.#taskServers.set(task.taskId, name.slice(0, name.indexOf(PREFIX_SEPARATOR)));
+      return created;
+    });
+  }
+
+  #byTask(method: string, params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcAnswer> {
+    const taskId = params?.taskId;
+    const server = typeof taskId === 'string' ? this.#members.get(this.#taskServers.get(taskId) ?? '') : undefined;
+    return (server ?? this.#first()).forward(method, params, channel, timeoutMs);
   }
 
   #byUri(method: string, params: JsonObject | undefined, uri: string | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcAnswer> {
@@ -169,6 +190,7 @@ export class Router implements Upstream {
         if (list.prefixed) items.push({ ...item, [list.key]: `${prefix}${PREFIX_SEPARATOR}${key}` });
         else {
           if (list.key === 'uri') this.#resourceOwners.set(key, prefix);
+          if (list.key === 'taskId') this.#taskServers.set(key, prefix);
           items.push(item);
         }
       }
