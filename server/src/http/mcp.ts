@@ -15,6 +15,7 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from '../proxy/jsonrpc.ts';
+import { clientDescriptionOf } from '../proxy/upstream.ts';
 import { JsonParseError, parseJson, readBody } from './body.ts';
 import { acceptsOf, PostChannel, type Accepts } from './postChannel.ts';
 import { allowListedOrigin, answerOptions } from './cors.ts';
@@ -170,14 +171,14 @@ export class McpEndpoint {
       return;
     }
     if ('method' in message) {
-      this.#notification(message, session);
+      this.#notification(message, session, credentials.apiKey);
     } else {
       this.#answer(message as JsonRpcResponse, session, credentials.apiKey);
     }
     res.writeHead(202).end();
   }
 
-  #notification(message: JsonRpcNotification, session: Session | undefined): void {
+  #notification(message: JsonRpcNotification, session: Session | undefined, apiKey: string | undefined): void {
     const upstream = this.#engine.upstream;
     const params = message.params;
     if (message.method === 'notifications/cancelled' && session && params) {
@@ -186,7 +187,7 @@ export class McpEndpoint {
         upstream.cancel(session.id, requestId, typeof params.reason === 'string' ? params.reason : undefined);
       }
     } else if (message.method === 'notifications/roots/list_changed') {
-      upstream.notifyAll(message.method);
+      upstream.notifyFromClient(message.method, { origin: session?.id ?? '', keyHash: this.#engine.lookup(apiKey)?.keyHash });
     }
   }
 
@@ -241,7 +242,7 @@ export class McpEndpoint {
     }
     const requested = typeof params?.protocolVersion === 'string' ? params.protocolVersion : undefined;
     const protocolVersion = requested && NEGOTIABLE_VERSIONS.includes(requested) ? requested : NEGOTIABLE_VERSIONS[0]!;
-    const opener = { keyHash: this.#validKey(caller) ? caller.record.keyHash : undefined, address: caller.clientIp ?? UNKNOWN_ADDRESS };
+    const opener = { keyHash: this.#validKey(caller) ? caller.record.keyHash : undefined, address: caller.clientIp ?? UNKNOWN_ADDRESS, client: clientDescriptionOf(params) };
     const session = this.#sessions.create(this.#options.now(), opener);
     const batch = { method: BATCH_METHOD, maxCalls: this.#engine.options.maxBatchSize };
     const experimental = isObject(identity.capabilities.experimental) ? identity.capabilities.experimental : {};

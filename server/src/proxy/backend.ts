@@ -59,8 +59,8 @@ export const BACKEND_PROTOCOL_VERSION = '2025-11-25';
 /** The gate's capabilities towards backends: it relays these requests to its own clients. */
 export const RELAYED_CLIENT_CAPABILITIES = { sampling: {}, elicitation: {}, roots: { listChanged: true } };
 
-export function handshakeParams(clientInfo: { name: string; version: string }): JsonObject {
-  return { protocolVersion: BACKEND_PROTOCOL_VERSION, capabilities: RELAYED_CLIENT_CAPABILITIES, clientInfo };
+export function handshakeParams(clientInfo: { name: string; version: string }, capabilities: JsonObject = RELAYED_CLIENT_CAPABILITIES): JsonObject {
+  return { protocolVersion: BACKEND_PROTOCOL_VERSION, capabilities, clientInfo };
 }
 
 /** The backend's identity from its answer to `initialize`; throws when it refused. */

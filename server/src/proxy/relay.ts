@@ -53,11 +53,17 @@ export class Relay implements Upstream {
   readonly #serverRequests = new Map<number, ServerRequest>();
   readonly #byProgressToken = new Map<string, InFlight>();
   readonly #subscriptions = new Map<string, Set<string>>();
+  readonly #home: (() => ClientChannel | undefined) | undefined;
   #nextProgressToken = 1;
 
-  constructor(backend: Backend, sessions: SessionDirectory) {
+  /**
+   * `home`: for a backend that serves one client only (a process of its own), where its messages go
+   * while that client has no request in flight.
+   */
+  constructor(backend: Backend, sessions: SessionDirectory, home?: () => ClientChannel | undefined) {
     this.backend = backend;
     this.#sessions = sessions;
+    this.#home = home;
     backend.onServerMessage = (message) => this.#fromBackend(message);
   }
 
@@ -111,7 +117,7 @@ export class Relay implements Upstream {
     return 'delivered';
   }
 
-  notifyAll(method: string): void {
+  notifyFromClient(method: string): void {
     this.backend.notify(method);
   }
 
@@ -199,7 +205,9 @@ export class Relay implements Upstream {
 
   #deliverToSoleClient(message: JsonRpcRequest | JsonRpcNotification): ClientChannel | undefined {
     for (const entry of this.#soleClient()) if (entry.channel.deliver(message)) return entry.channel;
-    return undefined;
+    if (this.#inflightByOrigin.size > 0) return undefined;
+    const home = this.#home?.();
+    return home?.deliver(message) ? home : undefined;
   }
 
   #fromBackend(message: ServerMessage): void {

@@ -22,6 +22,8 @@ export interface StdioBackendOptions {
   env?: Readonly<Record<string, string>>;
   cwd?: string;
   clientInfo: { name: string; version: string };
+  /** The capabilities the gate declares in its handshake; by default, those it relays to its clients. */
+  clientCapabilities?: JsonObject;
   /** How long the backend may take to answer `initialize`. */
   initTimeoutMs?: number;
   /** First restart delay; it doubles after each failed start, up to `maxRestartDelayMs`. */
@@ -192,7 +194,7 @@ export class StdioBackend implements Backend {
 
   async #handshake(): Promise<void> {
     // Through the link itself: request() refuses until the handshake has made the server ready.
-    const { response } = this.#link.request('initialize', handshakeParams(this.#options.clientInfo), this.#options.initTimeoutMs ?? 30_000);
+    const { response } = this.#link.request('initialize', handshakeParams(this.#options.clientInfo, this.#options.clientCapabilities), this.#options.initTimeoutMs ?? 30_000);
     this.#identity = identityFrom(await response, this.label);
     this.notify('notifications/initialized');
     this.#setStatus({ state: 'ready', pid: this.#child?.pid });
