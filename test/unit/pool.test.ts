@@ -147,9 +147,11 @@ test('isolation session: one process per session, stopped when the session ends;
   pool.forgetOrigin('session-1');
   await waitFor('the ended session’s process is stopped', () => !alive(first.pid));
   assert.ok(alive(second.pid));
-  const stateless = await call(pool, channel('hash-s'), 'echo');
-  assert.ok('error' in stateless);
-  assert.match(stateless.error.message, /needs an MCP session: it runs one process per session.*initialize/);
+  await assert.rejects(call(pool, channel('hash-s'), 'echo'), (error: unknown) => {
+    assert.ok(error instanceof BackendFailure && error.kind === 'refused');
+    assert.match(error.message, /needs an MCP session: it runs one process per session.*initialize/);
+    return true;
+  });
   const listed = await pool.forward('tools/list', undefined, channel(undefined), 5000);
   assert.ok('result' in listed && Array.isArray(listed.result.tools), 'listing without a session is answered by the catalog process');
 });

@@ -10,13 +10,18 @@ export interface BackendStatus {
   pid?: number;
 }
 
-/** Why a forwarded request got no answer from the backend. Calls that fail this way are always refunded. */
+/**
+ * Why a forwarded request got no answer from the backend (`refused`: the gate could not send it
+ * there, and `code` says why in JSON-RPC terms). Calls that fail this way are always refunded.
+ */
 export class BackendFailure extends Error {
-  readonly kind: 'down' | 'crashed' | 'timeout';
+  readonly kind: 'down' | 'crashed' | 'timeout' | 'refused';
+  readonly code: number | undefined;
 
-  constructor(kind: 'down' | 'crashed' | 'timeout', message: string) {
+  constructor(kind: 'down' | 'crashed' | 'timeout' | 'refused', message: string, code?: number) {
     super(message);
     this.kind = kind;
+    this.code = code;
   }
 }
 

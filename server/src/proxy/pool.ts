@@ -118,7 +118,7 @@ export class ProcessPool implements Upstream {
     if (this.#closed) return Promise.reject(this.#stopped());
     const id = this.#tenantId(channel);
     if (id === undefined) {
-      if (this.#options.isolation.mode === 'session' && !LISTING.has(method)) return Promise.resolve(this.#needsSession(method));
+      if (this.#options.isolation.mode === 'session' && !LISTING.has(method)) return Promise.reject(this.#needsSession(method));
       return this.#through(this.#catalogTenant(), method, params, channel, timeoutMs);
     }
     const tenant = this.#tenants.get(id) ?? this.#openIfRoom(id, channel);
@@ -204,11 +204,12 @@ export class ProcessPool implements Upstream {
     return channel.keyHash === undefined ? undefined : channel.sessionId;
   }
 
-  #needsSession(method: string): JsonRpcAnswer {
+  /** Refused as a failure, not answered as an error: a call the server never saw is not charged. */
+  #needsSession(method: string): BackendFailure {
     const message =
       `${method} on the MCP server "${this.label}" needs an MCP session: it runs one process per session (isolation: "session"). ` +
       'Send initialize first, then the Mcp-Session-Id it returns with each request';
-    return { error: { code: ErrorCode.InvalidRequest, message } };
+    return new BackendFailure('refused', message, ErrorCode.InvalidRequest);
   }
 
   *#all(): Generator<Tenant> {

@@ -150,7 +150,11 @@ export function reportRoutes(engine: Engine, info: GateInfo): Route[] {
             version: info.version,
             uptime: Math.round((now - info.startedAt) / 1000),
             backends: Object.fromEntries(info.backends()),
-            ...poolDetails(info.pools(), (keyHash) => ledger.findByHash(keyHash)?.keyPrefix),
+            ...poolDetails(info.pools(), (keyHash) => {
+              const record = ledger.findByHash(keyHash);
+              // As the admin API shows keys everywhere else.
+              return record && `${record.keyPrefix}...`;
+            }),
             sessions: info.sessionCount(),
             ...(namespace === undefined ? {} : { filteredNamespace: namespace }),
             keys: totals.keys,
