@@ -55,6 +55,8 @@ interface Tenant {
   ready: boolean;
   calls: number;
   lastUsed: number;
+  /** Orders tenants by last use: calls a millisecond apart must not tie. */
+  useOrder: number;
   /** The client session its messages go to while none of its calls is in flight. */
   home: ClientChannel | undefined;
 }
@@ -96,6 +98,7 @@ export class ProcessPool implements Upstream {
   #lastFailure: string | undefined;
   #sweeper: NodeJS.Timeout | undefined;
   #closed = false;
+  #uses = 0;
 
   constructor(options: PoolOptions, sessions: SessionDirectory) {
     this.label = options.backend.label;
@@ -247,6 +250,7 @@ export class ProcessPool implements Upstream {
       ready: false,
       calls: 0,
       lastUsed: Date.now(),
+      useOrder: ++this.#uses,
       home: undefined,
     };
     tenant.started.then(
@@ -265,7 +269,7 @@ export class ProcessPool implements Upstream {
   /** Stops the least recently used process without calls in flight; false when every one is busy. */
   #stopIdlest(): boolean {
     let idlest: Tenant | undefined;
-    for (const tenant of this.#tenants.values()) if (tenant.calls === 0 && (idlest === undefined || tenant.lastUsed < idlest.lastUsed)) idlest = tenant;
+    for (const tenant of this.#tenants.values()) if (tenant.calls === 0 && (idlest === undefined || tenant.useOrder < idlest.useOrder)) idlest = tenant;
     // The room it leaves is taken by the caller: nobody else is woken for it.
     this.#stop(idlest, false);
     return idlest !== undefined;
@@ -348,6 +352,7 @@ export class ProcessPool implements Upstream {
 
   #release(tenant: Tenant): void {
     tenant.lastUsed = Date.now();
+    tenant.useOrder = ++this.#uses;
     if (--tenant.calls === 0 && this.#waiting.length > 0 && tenant.kind !== 'catalog') this.#wakeNext();
   }
 
