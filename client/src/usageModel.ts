@@ -1,4 +1,4 @@
-import type { KeyUsage, NamespaceUsage, ServerUsage, ToolUsage, UsageSnapshot } from '../../server/src/lsp/protocol.ts';
+import type { KeyUsage, NamespaceUsage, PoolUsage, ProcessUsage, ServerUsage, ToolUsage, UsageSnapshot } from '../../server/src/lsp/protocol.ts';
 import { plural } from './words.ts';
 
 /** One row of the usage panel, independent of the VS Code API so that it can be tested as data. */
@@ -42,15 +42,41 @@ function toolNode(tool: ToolUsage): PanelNode {
   };
 }
 
+function processNode(server: string, process: ProcessUsage, index: number): PanelNode {
+  const whose = process.kind === 'catalog' ? 'lists for clients without a key' : process.kind === 'session' ? `a session of ${process.key}…` : `${process.key}…`;
+  return {
+    id: `process:${server}:${index}`,
+    label: process.kind === 'catalog' ? '(lists)' : `${process.key}…`,
+    description: `${process.kind === 'session' ? 'session · ' : ''}${process.up ? (process.calls > 0 ? plural(process.calls, 'call') + ' in flight' : 'idle') : 'starting or down'}`,
+    tooltip: `The server's process for ${whose}`,
+    icon: process.up ? 'vm-running' : 'vm-outline',
+  };
+}
+
+function processesNode(server: string, pool: PoolUsage): PanelNode {
+  const tenants = pool.processes.filter((process) => process.kind !== 'catalog').length;
+  const per = pool.isolation === 'key' ? 'API key' : 'session';
+  return {
+    id: `processes:${server}`,
+    label: 'Processes',
+    description: `${tenants} of ${pool.maxProcesses}${pool.queued > 0 ? ` · ${pool.queued} queued` : ''}`,
+    tooltip: `One process per ${per} (isolation: ${pool.isolation}), at most ${pool.maxProcesses}; idle ones stop after a while.${pool.queued > 0 ? `  \n${plural(pool.queued, 'call')} waiting for a process: all are busy.` : ''}`,
+    icon: 'vm',
+    collapsed: true,
+    children: pool.processes.map((process, index) => processNode(server, process, index)),
+  };
+}
+
 function serverNode(server: ServerUsage): PanelNode {
   const earned = server.tools.reduce((sum, tool) => sum + tool.creditsEarned, 0);
+  const tools = server.tools.map(toolNode);
   return {
     id: `server:${server.name}`,
     label: server.name,
     description: `${server.up ? 'up' : 'down'} · ${plural(server.tools.length, 'tool')} · ${earned} earned`,
     icon: server.up ? 'server-process' : 'warning',
     contextValue: 'server',
-    children: server.tools.map(toolNode),
+    children: server.processes ? [processesNode(server.name, server.processes), ...tools] : tools,
   };
 }
 

@@ -194,6 +194,7 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
     startedAt,
     trustedProxies: settings.trustedProxies,
     backends: () => engine.upstream.statuses(),
+    pools: () => engine.upstream.pools?.() ?? new Map(),
     sessionCount: () => sessions.size,
     unauthenticated: () => refusals.report(),
     configProblems: () => configProblems,

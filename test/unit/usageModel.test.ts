@@ -87,3 +87,26 @@ test('the status bar tells state, port and calls per minute, and warns when a ba
   assert.match(down.tooltip, /docs \(node\) is down: restarting after exit code 1/);
   assert.equal(statusBarView(idleSnapshot({ ...STOPPED, state: 'failed', error: 'boom' })).severity, 'error');
 });
+
+test('a server with a process per key shows its processes by key prefix, how many of the maximum run, and queued calls', () => {
+  const processes = {
+    isolation: 'key' as const,
+    maxProcesses: 50,
+    queued: 2,
+    processes: [
+      { key: null, kind: 'catalog' as const, calls: 0, up: true },
+      { key: 'pg_abcdef1', kind: 'key' as const, calls: 3, up: true },
+      { key: 'pg_0123456', kind: 'key' as const, calls: 0, up: true },
+    ],
+  };
+  const nodes = panelNodes({ ...running, servers: [{ ...running.servers[0]!, processes }] });
+  const group = find(nodes, 'processes:docs')!;
+  assert.equal(group.description, '2 of 50 · 2 queued');
+  assert.match(group.tooltip!, /One process per API key.*2 calls waiting for a process/s);
+  assert.deepEqual(
+    group.children!.map((row) => `${row.label} ${row.description}`),
+    ['(lists) idle', 'pg_abcdef1… 3 calls in flight', 'pg_0123456… idle'],
+  );
+  assert.equal(find(nodes, 'server:docs')!.children![1]!.id, 'tool:docs:search', 'tools stay under the server, after its processes');
+  assert.equal(find(panelNodes(running), 'processes:docs'), undefined, 'a shared server has no process rows');
+});

@@ -3,7 +3,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import shellQuote from 'shell-quote';
 import { UserFacingError } from '../errors.ts';
 import { loadConfigFile } from '../config/load.ts';
-import { DEFAULTS, type ConfigFile, type GateSettings, type ServerSpec } from '../config/types.ts';
+import { DEFAULTS, type ConfigFile, type GateSettings, type IsolationFields, type ServerSpec } from '../config/types.ts';
+import type { Isolation } from '../proxy/pool.ts';
 import { quotaLimits, type KeyFields } from '../keys/fields.ts';
 import type { ToolPolicy } from '../gate/types.ts';
 
@@ -121,20 +122,32 @@ function remoteUrl(flag: string, raw: string): string {
   return url.href;
 }
 
+/** A stdio server's isolation from its config fields; undefined for the shared default. */
+function isolationOf(fields: IsolationFields): { isolation?: Isolation } {
+  if (fields.isolation === undefined || fields.isolation === 'shared') return {};
+  return {
+    isolation: {
+      mode: fields.isolation,
+      idleTimeoutSec: fields.idleTimeoutSec ?? DEFAULTS.idleTimeoutSec,
+      maxProcesses: fields.maxProcesses ?? DEFAULTS.maxProcesses,
+    },
+  };
+}
+
 /**
  * The servers to gate: `--server` or `--remote-url` (which replace the config's), else the config's
  * `serverCommand`, `remoteUrl` or `servers` list. Exactly one of them.
  */
 function serversOf(flags: WrapFlags, file: ConfigFile): ServerSpec[] {
   if (flags.server !== undefined && flags['remote-url'] !== undefined) throw new UsageError('give --server or --remote-url, not both');
-  if (flags.server !== undefined) return [{ kind: 'stdio', prefix: undefined, ...parseServerCommand(flags.server), env: {}, cwd: undefined, roots: file.roots ?? [] }];
+  if (flags.server !== undefined) return [{ kind: 'stdio', prefix: undefined, ...parseServerCommand(flags.server), env: {}, cwd: undefined, roots: file.roots ?? [], ...isolationOf(file) }];
   if (flags['remote-url'] !== undefined) {
     return [{ kind: 'remote', prefix: undefined, url: remoteUrl('--remote-url', flags['remote-url']), headers: file.remoteHeaders ?? {} }];
   }
   const given = [file.serverCommand !== undefined, file.remoteUrl !== undefined, file.servers !== undefined].filter(Boolean).length;
   if (given === 0) throw new UsageError('give the MCP server to gate: --server "<command>", --remote-url <url>, or serverCommand, remoteUrl or servers in --config');
   if (file.serverCommand !== undefined) {
-    return [{ kind: 'stdio', prefix: undefined, command: file.serverCommand, args: file.serverArgs ?? [], env: {}, cwd: undefined, roots: file.roots ?? [] }];
+    return [{ kind: 'stdio', prefix: undefined, command: file.serverCommand, args: file.serverArgs ?? [], env: {}, cwd: undefined, roots: file.roots ?? [], ...isolationOf(file) }];
   }
   if (file.remoteUrl !== undefined) return [{ kind: 'remote', prefix: undefined, url: remoteUrl('remoteUrl', file.remoteUrl), headers: file.remoteHeaders ?? {} }];
   // The config's checks (config/rules.ts) have made sure each entry is one kind of server with its own prefix.
@@ -142,7 +155,7 @@ function serversOf(flags: WrapFlags, file: ConfigFile): ServerSpec[] {
     if (entry.remoteUrl !== undefined) {
       return { kind: 'remote', prefix: entry.prefix, url: remoteUrl(`servers[${index}].remoteUrl`, entry.remoteUrl), headers: entry.headers ?? {} };
     }
-    return { kind: 'stdio', prefix: entry.prefix, command: entry.serverCommand!, args: entry.serverArgs ?? [], env: entry.env ?? {}, cwd: entry.cwd, roots: entry.roots ?? [] };
+    return { kind: 'stdio', prefix: entry.prefix, command: entry.serverCommand!, args: entry.serverArgs ?? [], env: entry.env ?? {}, cwd: entry.cwd, roots: entry.roots ?? [], ...isolationOf(entry) };
   });
 }
 

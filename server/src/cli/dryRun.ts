@@ -21,7 +21,7 @@ function table(rows: string[][]): string {
 export async function runDryRun(settings: GateSettings, configFile: string | undefined): Promise<number> {
   const servers = await ServerSet.start(settings.servers, {
     clientInfo: { name: 'paygate-mcp', version: VERSION },
-    sessions: { broadcast: () => {}, deliverToOrigin: () => {} },
+    sessions: { broadcast: () => {}, deliverToOrigin: () => false },
     name: settings.name ?? 'PayGate',
     remoteIdleMs: 60_000,
     backendStderr: process.stderr,

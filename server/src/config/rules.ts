@@ -3,7 +3,7 @@ import { closest, type Finding } from './diagnostic.ts';
 import type { JsonPath } from './document.ts';
 import { fieldName } from './schemaCheck.ts';
 import type { ToolPolicy } from '../gate/types.ts';
-import { DEFAULTS, type ConfigFile } from './types.ts';
+import { DEFAULTS, type ConfigFile, type IsolationFields } from './types.ts';
 
 /** What checking a config may know beyond its text; each is absent when it could not be found out. */
 export interface ConfigFacts {
@@ -119,6 +119,47 @@ function serverShapes({ config, report }: Context): void {
   });
 }
 
+const ISOLATION_TUNING = ['idleTimeoutSec', 'maxProcesses'] as const;
+
+/** Isolation where it applies: servers run as a command, with its tuning only beside `key` or `session`. */
+function isolationFields({ config, report }: Context): void {
+  const check = (fields: IsolationFields, at: JsonPath, remote: boolean) => {
+    const isolated = fields.isolation === 'key' || fields.isolation === 'session';
+    if (isolated && remote) {
+      report({
+        code: 'isolation-remote',
+        severity: 'warning',
+        message: `isolation "${fields.isolation}" applies to servers run as a command: a remote server already gets an upstream session per client session and per key, so this has no effect`,
+        place: atValue([...at, 'isolation']),
+      });
+      return;
+    }
+    for (const field of ISOLATION_TUNING) {
+      if (fields[field] === undefined || isolated) continue;
+      report({
+        code: 'isolation-unused',
+        severity: 'warning',
+        message: `${field} applies only with isolation "key" or "session" (one process per key or session); ${fields.isolation === undefined ? 'isolation is not set' : `isolation is "${fields.isolation}"`}, so it has no effect`,
+        place: atKey([...at, field]),
+      });
+    }
+  };
+  if (config.servers !== undefined) {
+    for (const field of ['isolation', ...ISOLATION_TUNING] as const) {
+      if (config[field] === undefined) continue;
+      report({
+        code: 'isolation-misplaced',
+        severity: 'warning',
+        message: `a top-level ${field} applies to serverCommand only: with servers, set it on each entry of servers`,
+        place: atKey([field]),
+      });
+    }
+  } else {
+    check(config, [], config.remoteUrl !== undefined);
+  }
+  (config.servers ?? []).forEach((server, index) => check(server, ['servers', index], server.remoteUrl !== undefined));
+}
+
 /** The least a call can cost (over priced tools and the default price), ignoring free tools. */
 function cheapestPrice({ config, pricing, toolNames }: Context): number | undefined {
   const fallback = config.defaultCreditsPerCall ?? DEFAULTS.defaultCreditsPerCall;
@@ -231,7 +272,7 @@ function notYetSupported({ config, report }: Context): void {
   }
 }
 
-const RULES = [unknownTools, serverShapes, serverPrefixes, limitsBelowPrice, toolLimitsAboveGlobal, aclOverlaps, webhookScheme, environment, zeroMeanings, notYetSupported];
+const RULES = [unknownTools, serverShapes, serverPrefixes, isolationFields, limitsBelowPrice, toolLimitsAboveGlobal, aclOverlaps, webhookScheme, environment, zeroMeanings, notYetSupported];
 
 /** The rules a schema cannot express, on a config that passed the schema. */
 export function semanticFindings(config: ConfigFile, facts: ConfigFacts): Finding[] {

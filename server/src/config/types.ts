@@ -6,8 +6,15 @@ import type { Durability } from '../store/types.ts';
 
 export type { ServerSpec };
 
+/** How a stdio server's processes are shared by the gate's clients (config fields of a server). */
+export interface IsolationFields {
+  isolation?: 'shared' | 'key' | 'session';
+  idleTimeoutSec?: number;
+  maxProcesses?: number;
+}
+
 /** One entry of the config's `servers` list: a stdio command or a remote URL, under a prefix. */
-export interface ServerEntry {
+export interface ServerEntry extends IsolationFields {
   prefix: string;
   serverCommand?: string;
   serverArgs?: string[];
@@ -20,7 +27,7 @@ export interface ServerEntry {
 }
 
 /** The config file's fields (schemas/paygate.schema.json), as written. */
-export interface ConfigFile {
+export interface ConfigFile extends IsolationFields {
   serverCommand?: string;
   serverArgs?: string[];
   /** The roots of the one stdio server (serverCommand or --server). */
@@ -108,4 +115,6 @@ export const DEFAULTS = {
   batchConcurrency: 10,
   usageRetentionDays: 0,
   refusedRequestLimitPerMin: 600,
+  idleTimeoutSec: 300,
+  maxProcesses: 50,
 } as const;

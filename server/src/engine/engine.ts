@@ -236,7 +236,7 @@ export class Engine {
       if (!(error instanceof BackendFailure)) throw error;
       const recorded = reservation && charge ? await this.#settle(reservation, charge, error.message) : true;
       const note = reservation && recorded ? ' You were not charged for this call.' : '';
-      return { body: fail(ErrorCode.BackendUnavailable, `${error.message}.${note}`, { reason: `backend_${error.kind}` }), creditsCharged: 0, recorded };
+      return { body: fail(error.code ?? ErrorCode.BackendUnavailable, `${error.message}.${note}`, { reason: `backend_${error.kind}` }), creditsCharged: 0, recorded };
     }
     if (!reservation || !charge) return { body, creditsCharged: 0, recorded: true };
     const reason = refundReason(body, this.options.refundOnFailure);

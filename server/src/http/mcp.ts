@@ -16,6 +16,7 @@ import {
   type JsonRpcResponse,
 } from '../proxy/jsonrpc.ts';
 import { advertisedServer } from './advertise.ts';
+import { clientDescriptionOf } from '../proxy/upstream.ts';
 import { JsonParseError, parseJson, readBody } from './body.ts';
 import { answerStatus, cacheScopeFor, clientEra, discoverResult, isRefusal, shapeAnswer, type ClientEra } from './era.ts';
 import { acceptsOf, PostChannel, type Accepts } from './postChannel.ts';
@@ -189,14 +190,14 @@ export class McpEndpoint {
       return;
     }
     if ('method' in message) {
-      this.#notification(message, session);
+      this.#notification(message, session, credentials.apiKey);
     } else {
       this.#answer(message as JsonRpcResponse, session, credentials.apiKey);
     }
     res.writeHead(202).end();
   }
 
-  #notification(message: JsonRpcNotification, session: Session | undefined): void {
+  #notification(message: JsonRpcNotification, session: Session | undefined, apiKey: string | undefined): void {
     const upstream = this.#engine.upstream;
     const params = message.params;
     if (message.method === 'notifications/cancelled' && session && params) {
@@ -205,7 +206,7 @@ export class McpEndpoint {
         upstream.cancel(session.id, requestId, typeof params.reason === 'string' ? params.reason : undefined);
       }
     } else if (message.method === 'notifications/roots/list_changed') {
-      upstream.notifyAll(message.method);
+      upstream.notifyFromClient(message.method, { origin: session?.id ?? '', keyHash: this.#engine.lookup(apiKey)?.keyHash });
     }
   }
 
@@ -261,7 +262,7 @@ export class McpEndpoint {
     if (!identity) return { outcome: this.#serverUnavailable() };
     const requested = typeof params?.protocolVersion === 'string' ? params.protocolVersion : undefined;
     const protocolVersion = requested && NEGOTIABLE_VERSIONS.includes(requested) ? requested : NEGOTIABLE_VERSIONS[0]!;
-    const opener = { keyHash: this.#validKey(caller) ? caller.record.keyHash : undefined, address: caller.clientIp ?? UNKNOWN_ADDRESS };
+    const opener = { keyHash: this.#validKey(caller) ? caller.record.keyHash : undefined, address: caller.clientIp ?? UNKNOWN_ADDRESS, client: clientDescriptionOf(params) };
     const session = this.#sessions.create(this.#options.now(), opener);
     const result: JsonObject = { protocolVersion, ...advertisedServer(identity, this.#options.name, this.#engine.options.maxBatchSize) };
     return { outcome: plain(undefined, { result }), session };

@@ -2,7 +2,7 @@ import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { memoize } from '../memo.ts';
 import type { Caller } from '../gate/types.ts';
 import type { JsonRpcId, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../proxy/jsonrpc.ts';
-import type { ClientChannel } from '../proxy/upstream.ts';
+import type { ClientChannel, ClientDescription } from '../proxy/upstream.ts';
 import { sendJson } from './respond.ts';
 import type { ResumableStream } from './replay.ts';
 import type { Session } from './sessions.ts';
@@ -44,6 +44,7 @@ export class PostChannel implements ClientChannel {
   readonly keyHash: string | undefined;
   readonly requestId: JsonRpcId | undefined;
   readonly sessionId: string | undefined;
+  readonly client: ClientDescription | undefined;
   readonly #res: ServerResponse;
   readonly #accepts: Accepts;
   readonly #session: Session | undefined;
@@ -60,6 +61,7 @@ export class PostChannel implements ClientChannel {
     this.#session = session;
     this.#headers = headers;
     this.sessionId = session?.id;
+    this.client = session?.client;
     this.origin = session?.id ?? `stateless-${++statelessOrigins}`;
     this.keyHash = caller.record?.keyHash;
     this.requestId = requestId;

@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { JsonRpcNotification, JsonRpcRequest } from '../proxy/jsonrpc.ts';
-import type { SessionDirectory } from '../proxy/upstream.ts';
+import type { ClientDescription, SessionDirectory } from '../proxy/upstream.ts';
 import { REPLAY_LIMITS, ReplayBudget, SessionStreams, type ReplayLimits } from './replay.ts';
 
 /** Who opened a session: the hash of the valid key sent with `initialize` (none: a keyless session), and from where. */
 export interface SessionOpener {
   keyHash: string | undefined;
   address: string;
+  /** What the client said about itself in `initialize`. */
+  client?: ClientDescription;
 }
 
 /** One MCP client session (`Mcp-Session-Id`). Credits belong to keys, never to sessions. */
@@ -15,6 +17,7 @@ export class Session {
   /** The key the session was opened with; undefined for a session opened without a valid key. */
   readonly keyHash: string | undefined;
   readonly address: string;
+  readonly client: ClientDescription | undefined;
   lastSeen: number;
   /** The session's event streams: server messages not tied to a request go to its newest GET stream. */
   readonly streams: SessionStreams;
@@ -24,6 +27,7 @@ export class Session {
     this.keyHash = opener.keyHash;
     this.address = opener.address;
     this.streams = new SessionStreams(replay);
+    this.client = opener.client;
   }
 
   deliver(message: JsonRpcRequest | JsonRpcNotification): boolean {
@@ -163,8 +167,8 @@ export class SessionTable implements SessionDirectory {
     for (const list of [this.#keyed, this.#keyless]) for (const session of list.values()) session.deliver(message);
   }
 
-  deliverToOrigin(origin: string, message: JsonRpcNotification): void {
-    this.#find(origin)?.deliver(message);
+  deliverToOrigin(origin: string, message: JsonRpcRequest | JsonRpcNotification): boolean {
+    return this.#find(origin)?.deliver(message) ?? false;
   }
 
   closeAll(): void {

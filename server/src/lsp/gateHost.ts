@@ -9,6 +9,7 @@ import { generateApiKey } from '../keys/apiKey.ts';
 import { describeServer } from '../proxy/connect.ts';
 import { LineReader } from '../proxy/lineReader.ts';
 import { listTools, type ListedTool } from '../proxy/listTools.ts';
+import { poolView } from '../proxy/pool.ts';
 import { startGate, type RunningGate } from '../service.ts';
 import {
   idleSnapshot,
@@ -214,11 +215,18 @@ export class GateHost {
     const { engine } = hosted.gate;
     const now = Date.now();
     const statuses = [...engine.upstream.statuses()];
-    const servers: GatedServer[] = hosted.gate.settings().servers.map((spec) => ({
-      name: spec.prefix ?? hosted.label,
-      prefix: spec.prefix,
-      up: statuses.filter(([label]) => spec.prefix === undefined || label.startsWith(`${spec.prefix} (`)).every(([, status]) => status.state === 'ready'),
-    }));
+    const pools = [...(engine.upstream.pools?.() ?? [])];
+    const keyPrefixOf = (keyHash: string) => engine.ledger.findByHash(keyHash)?.keyPrefix;
+    const servers: GatedServer[] = hosted.gate.settings().servers.map((spec) => {
+      const owns = ([label]: [string, unknown]) => spec.prefix === undefined || label.startsWith(`${spec.prefix} (`);
+      const pool = pools.find(owns)?.[1];
+      return {
+        name: spec.prefix ?? hosted.label,
+        prefix: spec.prefix,
+        up: statuses.filter(owns).every(([, status]) => status.state === 'ready'),
+        ...(pool ? { pool: poolView(pool, keyPrefixOf) } : {}),
+      };
+    });
     const namespaces = engine.ledger.store
       .namespaces()
       .slice(0, NAMESPACES_SHOWN)

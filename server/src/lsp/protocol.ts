@@ -105,6 +105,26 @@ export interface ServerUsage {
   name: string;
   up: boolean;
   tools: ToolUsage[];
+  /** For a server run as a process per key or per session. */
+  processes?: PoolUsage;
+}
+
+/** A server's processes when it runs one per API key or per MCP session. */
+export interface PoolUsage {
+  isolation: 'key' | 'session';
+  maxProcesses: number;
+  /** Calls waiting for a process because all are busy. */
+  queued: number;
+  processes: ProcessUsage[];
+}
+
+export interface ProcessUsage {
+  /** The key's prefix; null for the process that answers lists for clients without a key. */
+  key: string | null;
+  kind: 'key' | 'session' | 'catalog';
+  /** Requests in flight. */
+  calls: number;
+  up: boolean;
 }
 
 export interface QuotaUse {

@@ -4,13 +4,16 @@ import type { KeyRecord, Policy, QuotaLimits } from '../gate/types.ts';
 import { PREFIX_SEPARATOR } from '../proxy/router.ts';
 import type { ListedTool } from '../proxy/listTools.ts';
 import type { ToolStats } from '../store/types.ts';
-import type { GateStatus, KeyUsage, NamespaceUsage, QuotaUse, ServerUsage, ToolUsage, UsageSnapshot } from './protocol.ts';
+import type { PoolView } from '../proxy/pool.ts';
+import type { GateStatus, KeyUsage, NamespaceUsage, PoolUsage, QuotaUse, ServerUsage, ToolUsage, UsageSnapshot } from './protocol.ts';
 
 /** A gated server as the panel groups tools under it: by its prefix, or all tools when it has none. */
 export interface GatedServer {
   name: string;
   prefix: string | undefined;
   up: boolean;
+  /** Its processes, when it runs one per key or session. */
+  pool?: PoolView;
 }
 
 export interface UsageInput {
@@ -73,9 +76,23 @@ function serverOf(tool: string, servers: readonly GatedServer[]): GatedServer | 
   return separator < 0 ? undefined : servers.find((server) => server.prefix === tool.slice(0, separator));
 }
 
+function poolUsage(pool: PoolView): PoolUsage {
+  return {
+    isolation: pool.isolation,
+    maxProcesses: pool.maxProcesses,
+    queued: pool.queued,
+    processes: pool.processes.map((process) => ({ key: process.key, kind: process.kind, calls: process.calls, up: process.state === 'ready' })),
+  };
+}
+
 /** What the usage panel shows: each server's tools with price and earnings, and each namespace's keys. */
 export function usageSnapshot(input: UsageInput): UsageSnapshot {
-  const servers: ServerUsage[] = input.servers.map((server) => ({ name: server.name, up: server.up, tools: [] }));
+  const servers: ServerUsage[] = input.servers.map((server) => ({
+    name: server.name,
+    up: server.up,
+    tools: [],
+    ...(server.pool ? { processes: poolUsage(server.pool) } : {}),
+  }));
   for (const tool of input.tools) {
     const owner = serverOf(tool.name, input.servers);
     if (owner) servers[input.servers.indexOf(owner)]!.tools.push(toolUsage(tool, input.stats, input.policy));

@@ -10,13 +10,18 @@ export interface BackendStatus {
   pid?: number;
 }
 
-/** Why a forwarded request got no answer from the backend. Calls that fail this way are always refunded. */
+/**
+ * Why a forwarded request got no answer from the backend (`refused`: the gate could not send it
+ * there, and `code` says why in JSON-RPC terms). Calls that fail this way are always refunded.
+ */
 export class BackendFailure extends Error {
-  readonly kind: 'down' | 'crashed' | 'timeout';
+  readonly kind: 'down' | 'crashed' | 'timeout' | 'refused';
+  readonly code: number | undefined;
 
-  constructor(kind: 'down' | 'crashed' | 'timeout', message: string) {
+  constructor(kind: 'down' | 'crashed' | 'timeout' | 'refused', message: string, code?: number) {
     super(message);
     this.kind = kind;
+    this.code = code;
   }
 }
 
@@ -59,8 +64,8 @@ export const BACKEND_PROTOCOL_VERSION = '2025-11-25';
 /** The gate's capabilities towards backends: it relays these requests to its own clients. */
 export const RELAYED_CLIENT_CAPABILITIES = { sampling: {}, elicitation: {}, roots: { listChanged: true } };
 
-export function handshakeParams(clientInfo: { name: string; version: string }): JsonObject {
-  return { protocolVersion: BACKEND_PROTOCOL_VERSION, capabilities: RELAYED_CLIENT_CAPABILITIES, clientInfo };
+export function handshakeParams(clientInfo: { name: string; version: string }, capabilities: JsonObject = RELAYED_CLIENT_CAPABILITIES): JsonObject {
+  return { protocolVersion: BACKEND_PROTOCOL_VERSION, capabilities, clientInfo };
 }
 
 /** The backend's identity from its answer to `initialize`; throws when it refused. */

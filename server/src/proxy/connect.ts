@@ -1,3 +1,4 @@
+import { ProcessPool, type Isolation } from './pool.ts';
 import { Relay } from './relay.ts';
 import { RemoteUpstream } from './remoteUpstream.ts';
 import type { Root } from './roots.ts';
@@ -5,9 +6,12 @@ import { Router } from './router.ts';
 import { StdioBackend } from './stdio.ts';
 import type { SessionDirectory, Upstream } from './upstream.ts';
 
-/** A server to gate. `prefix` is set when several servers share the gate; `roots` are what a stdio server is told its clients' roots are. */
+/**
+ * A server to gate. `prefix` is set when several servers share the gate; `roots` are what a shared
+ * stdio server is told its clients' roots are; `isolation`, when a stdio server runs a process per key or session.
+ */
 export type ServerSpec =
-  | { kind: 'stdio'; prefix: string | undefined; command: string; args: string[]; env: Record<string, string>; cwd: string | undefined; roots?: Root[] }
+  | { kind: 'stdio'; prefix: string | undefined; command: string; args: string[]; env: Record<string, string>; cwd: string | undefined; roots?: Root[]; isolation?: Isolation }
   | { kind: 'remote'; prefix: string | undefined; url: string; headers: Record<string, string> };
 
 export interface ConnectOptions {
@@ -24,7 +28,8 @@ export interface ConnectOptions {
 /** A short description of a server, for logs and the banner. */
 export function describeServer(spec: ServerSpec): string {
   const what = spec.kind === 'stdio' ? [spec.command, ...spec.args].join(' ') : spec.url;
-  return spec.prefix === undefined ? what : `${spec.prefix}: ${what}`;
+  const isolated = spec.kind === 'stdio' && spec.isolation ? ` (a process per ${spec.isolation.mode === 'key' ? 'API key' : 'session'})` : '';
+  return `${spec.prefix === undefined ? '' : `${spec.prefix}: `}${what}${isolated}`;
 }
 
 async function connectOne(spec: ServerSpec, options: ConnectOptions): Promise<Upstream> {
@@ -38,7 +43,7 @@ async function connectOne(spec: ServerSpec, options: ConnectOptions): Promise<Up
     }
     return remote;
   }
-  const backend = new StdioBackend({
+  const backendOptions = {
     label,
     command: spec.command,
     args: spec.args,
@@ -46,14 +51,25 @@ async function connectOne(spec: ServerSpec, options: ConnectOptions): Promise<Up
     cwd: spec.cwd,
     clientInfo: options.clientInfo,
     ...(options.backendStderr ? { stderr: options.backendStderr } : {}),
-  });
+  };
+  if (spec.isolation) {
+    const pool = new ProcessPool({ backend: backendOptions, isolation: spec.isolation }, options.sessions);
+    try {
+      await pool.start();
+    } catch (error) {
+      await pool.close();
+      throw error;
+    }
+    return pool;
+  }
+  const backend = new StdioBackend(backendOptions);
   try {
     await backend.start();
   } catch (error) {
     await backend.close();
     throw error;
   }
-  return new Relay(backend, options.sessions, { roots: spec.roots ?? [] });
+  return new Relay(backend, options.sessions, { shared: { roots: spec.roots ?? [] } });
 }
 
 interface Member {

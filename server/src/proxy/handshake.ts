@@ -40,8 +40,14 @@ function discoverProblem(answer: JsonRpcResponse | Error): string | undefined {
  * keep the legacy behaviour they have always had with the gate; a server that refuses it is asked
  * `server/discover`, and one that answers it is spoken to in 2026-07-28 from then on.
  */
-export async function handshake(link: HandshakeLink, clientInfo: { name: string; version: string }, label: string, timeoutMs: number): Promise<ServerIdentity> {
-  const initialized = await link.request('initialize', handshakeParams(clientInfo), timeoutMs).response;
+export async function handshake(
+  link: HandshakeLink,
+  clientInfo: { name: string; version: string },
+  label: string,
+  timeoutMs: number,
+  capabilities?: JsonObject,
+): Promise<ServerIdentity> {
+  const initialized = await link.request('initialize', handshakeParams(clientInfo, capabilities), timeoutMs).response;
   if (!('error' in initialized)) {
     const identity = identityFrom(initialized, label);
     link.notify('notifications/initialized');

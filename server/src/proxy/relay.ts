@@ -37,6 +37,11 @@ export interface SharedServer {
   roots: readonly Root[];
 }
 
+export interface RelayOptions {
+  shared?: SharedServer;
+  home?: () => ClientChannel | undefined;
+}
+
 /** What the gate keeps on the tenants' behalf for a server they share. */
 interface Tenancy {
   roots: readonly Root[];
@@ -73,12 +78,19 @@ export class Relay implements Upstream {
   readonly #byProgressToken = new Map<string, InFlight>();
   readonly #subscriptions = new Map<string, Set<string>>();
   readonly #tenancy: Tenancy | undefined;
+  readonly #home: (() => ClientChannel | undefined) | undefined;
   #nextProgressToken = 1;
 
-  constructor(backend: Backend, sessions: SessionDirectory, shared?: SharedServer) {
+  /**
+   * `shared`: the backend serves every tenant (the gate keeps their roots, tasks and log levels apart).
+   * `home`: the backend serves one client only (a process of its own): where its messages go while
+   * that client has no request in flight.
+   */
+  constructor(backend: Backend, sessions: SessionDirectory, options: RelayOptions = {}) {
     this.backend = backend;
     this.#sessions = sessions;
-    this.#tenancy = shared && { roots: shared.roots, tasks: new TaskOwners(), levels: new SessionLogLevels() };
+    this.#tenancy = options.shared && { roots: options.shared.roots, tasks: new TaskOwners(), levels: new SessionLogLevels() };
+    this.#home = options.home;
     backend.onServerMessage = (message) => this.#fromBackend(message);
   }
 
@@ -142,7 +154,7 @@ export class Relay implements Upstream {
     return 'delivered';
   }
 
-  notifyAll(method: string): void {
+  notifyFromClient(method: string): void {
     // A shared server's roots are the config's: no client's roots/list_changed reaches it.
     if (this.#tenancy) return;
     this.backend.notify(method);
@@ -264,7 +276,9 @@ export class Relay implements Upstream {
       if (!this.#wants(entry.channel.origin, message)) return undefined;
       if (entry.channel.deliver(message)) return entry.channel;
     }
-    return undefined;
+    if (this.#inflightByOrigin.size > 0) return undefined;
+    const home = this.#home?.();
+    return home?.deliver(message) ? home : undefined;
   }
 
   /**

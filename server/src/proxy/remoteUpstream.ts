@@ -76,8 +76,8 @@ export class RemoteUpstream implements Upstream {
     return 'unknown';
   }
 
-  notifyAll(method: string): void {
-    for (const scope of this.#scopes.values()) scope.relay.notifyAll(method);
+  notifyFromClient(method: string): void {
+    for (const scope of this.#scopes.values()) scope.relay.notifyFromClient(method);
   }
 
   forgetOrigin(origin: string): void {

@@ -2,6 +2,7 @@ import { LruMap } from '../lruMap.ts';
 import { BackendFailure, type BackendStatus, type ServerIdentity } from './backend.ts';
 import { ErrorCode, isObject, type JsonObject, type JsonRpcAnswer, type JsonRpcId } from './jsonrpc.ts';
 import { allPages } from './pages.ts';
+import type { PoolReport } from './pool.ts';
 import type { AnswerOutcome, ClientChannel, Upstream } from './upstream.ts';
 
 /** The separator between a server's prefix and its own name for a tool or prompt: `github:search`. */
@@ -79,8 +80,8 @@ export class Router implements Upstream {
     return 'unknown';
   }
 
-  notifyAll(method: string): void {
-    for (const member of this.#members.values()) member.notifyAll(method);
+  notifyFromClient(method: string, from: { origin: string; keyHash: string | undefined }): void {
+    for (const member of this.#members.values()) member.notifyFromClient(method, from);
   }
 
   forgetOrigin(origin: string): void {
@@ -111,6 +112,12 @@ export class Router implements Upstream {
     const statuses = new Map<string, BackendStatus>();
     for (const [prefix, member] of this.#members) for (const [label, status] of member.statuses()) statuses.set(`${prefix} (${label})`, status);
     return statuses;
+  }
+
+  pools(): Map<string, PoolReport> {
+    const pools = new Map<string, PoolReport>();
+    for (const [prefix, member] of this.#members) for (const [label, pool] of member.pools?.() ?? []) pools.set(`${prefix} (${label})`, pool);
+    return pools;
   }
 
   async close(): Promise<void> {

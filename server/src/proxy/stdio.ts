@@ -22,6 +22,8 @@ export interface StdioBackendOptions {
   env?: Readonly<Record<string, string>>;
   cwd?: string;
   clientInfo: { name: string; version: string };
+  /** The capabilities the gate declares in its handshake; by default, those it relays to its clients. */
+  clientCapabilities?: JsonObject;
   /** How long the backend may take to answer `initialize` (or `server/discover`). */
   initTimeoutMs?: number;
   /** First restart delay; it doubles after each failed start, up to `maxRestartDelayMs`. */
@@ -197,7 +199,7 @@ export class StdioBackend implements Backend {
 
   async #handshake(): Promise<void> {
     // Through the link itself: request() refuses until the handshake has made the server ready.
-    this.#identity = await handshake(this.#link, this.#options.clientInfo, this.label, this.#options.initTimeoutMs ?? 30_000);
+    this.#identity = await handshake(this.#link, this.#options.clientInfo, this.label, this.#options.initTimeoutMs ?? 30_000, this.#options.clientCapabilities);
     this.#setStatus({ state: 'ready', pid: this.#child?.pid });
   }
 

@@ -1,5 +1,22 @@
 import type { BackendStatus, ServerIdentity } from './backend.ts';
-import type { JsonObject, JsonRpcAnswer, JsonRpcId, JsonRpcNotification, JsonRpcRequest } from './jsonrpc.ts';
+import { isObject, type JsonObject, type JsonRpcAnswer, type JsonRpcId, type JsonRpcNotification, type JsonRpcRequest } from './jsonrpc.ts';
+import type { PoolReport } from './pool.ts';
+
+/** What a client said about itself in `initialize`: a server process of its own is started with it. */
+export interface ClientDescription {
+  capabilities: JsonObject;
+  clientInfo: { name: string; version: string } | undefined;
+}
+
+/** The client's description from its `initialize` params. */
+export function clientDescriptionOf(params: JsonObject | undefined): ClientDescription {
+  const info = params?.clientInfo;
+  const named = isObject(info) && typeof info.name === 'string' && typeof info.version === 'string';
+  return {
+    capabilities: isObject(params?.capabilities) ? params.capabilities : {},
+    clientInfo: named ? { name: info.name as string, version: info.version as string } : undefined,
+  };
+}
 
 /** Where messages for one client go: the open answer to its request, or its session's stream. */
 export interface ClientChannel {
@@ -11,6 +28,8 @@ export interface ClientChannel {
   readonly requestId: JsonRpcId | undefined;
   /** The client's MCP session, if it has one. */
   readonly sessionId: string | undefined;
+  /** What the client said in `initialize`, when it has a session. */
+  readonly client?: ClientDescription | undefined;
   /** Sends a message to the client; false when there is no way to reach it now. */
   deliver(message: JsonRpcRequest | JsonRpcNotification): boolean;
 }
@@ -18,7 +37,8 @@ export interface ClientChannel {
 /** The clients with a session, for notifications that concern all of them. */
 export interface SessionDirectory {
   broadcast(message: JsonRpcNotification): void;
-  deliverToOrigin(origin: string, message: JsonRpcNotification): void;
+  /** Sends a message to one session; false when it has no open stream. */
+  deliverToOrigin(origin: string, message: JsonRpcRequest | JsonRpcNotification): boolean;
 }
 
 export type AnswerOutcome = 'delivered' | 'unknown' | 'forbidden';
@@ -34,13 +54,15 @@ export interface Upstream {
   cancel(origin: string, requestId: JsonRpcId, reason: string | undefined): void;
   /** A client's answer to a request a server sent it. */
   answer(id: JsonRpcId, answer: JsonRpcAnswer, from: { origin: string; keyHash: string | undefined }): AnswerOutcome;
-  /** A notification from a client for every server (roots/list_changed). */
-  notifyAll(method: string): void;
+  /** A client's notification for the servers (roots/list_changed); a server with a process per client passes it to that client's only. */
+  notifyFromClient(method: string, from: { origin: string; keyHash: string | undefined }): void;
   /** Forgets a client whose session ended. */
   forgetOrigin(origin: string): void;
   /** What the gate tells clients in `initialize`; undefined until a server has answered its handshake. */
   identity(): ServerIdentity | undefined;
   /** The servers' states, by label. */
   statuses(): Map<string, BackendStatus>;
+  /** The process pools of servers isolated per key or session, by label. */
+  pools?(): Map<string, PoolReport>;
   close(): Promise<void>;
 }

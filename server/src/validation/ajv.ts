@@ -30,6 +30,8 @@ export function describe(error: ErrorObject): string {
       return `has an unknown field "${String(error.params.additionalProperty)}"`;
     case 'required':
       return `is missing the field "${String(error.params.missingProperty)}"`;
+    case 'enum':
+      return `must be one of ${(error.params.allowedValues as unknown[]).map((value) => JSON.stringify(value)).join(', ')}`;
     case 'pattern':
     case 'format':
       return typeof custom === 'string' ? custom : (error.message ?? 'is not valid');

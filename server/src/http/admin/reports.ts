@@ -1,5 +1,6 @@
 import type { Engine } from '../../engine/engine.ts';
 import type { BackendStatus } from '../../proxy/backend.ts';
+import { poolView, type PoolReport } from '../../proxy/pool.ts';
 import { hashApiKey } from '../../keys/apiKey.ts';
 import { apiKeyChallenge } from '../challenge.ts';
 import { credentialsOf } from '../credentials.ts';
@@ -17,6 +18,8 @@ export interface GateInfo {
   trustedProxies: number;
   /** Every wrapped server's state, by label. */
   backends(): Map<string, BackendStatus>;
+  /** The process pools of servers isolated per key or session, by label. */
+  pools(): Map<string, PoolReport>;
   sessionCount(): number;
   /** Requests on /mcp refused without a valid key, per address (kept in memory only). */
   unauthenticated(): RefusalReport;
@@ -24,6 +27,19 @@ export interface GateInfo {
   configProblems(): string[];
   /** The settings that decide prices and limits, as the gate applies them now. */
   settings(): Record<string, unknown>;
+}
+
+/** For the public /health: how many processes and queued calls each pool has, never whose. */
+function poolCounts(pools: Map<string, PoolReport>): { pools?: Record<string, { isolation: string; processes: number; maxProcesses: number; queued: number }> } {
+  if (pools.size === 0) return {};
+  const counts = [...pools].map(([label, pool]) => [label, { isolation: pool.isolation, processes: pool.processes.length, maxProcesses: pool.maxProcesses, queued: pool.queued }]);
+  return { pools: Object.fromEntries(counts) };
+}
+
+/** For the admin's /status: each pool's processes, by key prefix. */
+function poolDetails(pools: Map<string, PoolReport>, keyPrefixOf: (keyHash: string) => string | undefined): { pools?: Record<string, unknown> } {
+  if (pools.size === 0) return {};
+  return { pools: Object.fromEntries([...pools].map(([label, pool]) => [label, poolView(pool, keyPrefixOf)])) };
 }
 
 const DEFAULT_PAGE = 1000;
@@ -52,6 +68,7 @@ export function reportRoutes(engine: Engine, info: GateInfo): Route[] {
             version: info.version,
             uptime: Math.round((now - info.startedAt) / 1000),
             backends,
+            ...poolCounts(info.pools()),
             sessions: info.sessionCount(),
             ...(info.configProblems().length ? { configRefused: info.configProblems() } : {}),
           },
@@ -134,6 +151,11 @@ export function reportRoutes(engine: Engine, info: GateInfo): Route[] {
             version: info.version,
             uptime: Math.round((now - info.startedAt) / 1000),
             backends: Object.fromEntries(info.backends()),
+            ...poolDetails(info.pools(), (keyHash) => {
+              const record = ledger.findByHash(keyHash);
+              // As the admin API shows keys everywhere else.
+              return record && `${record.keyPrefix}...`;
+            }),
             sessions: info.sessionCount(),
             ...(namespace === undefined ? {} : { filteredNamespace: namespace }),
             keys: totals.keys,
