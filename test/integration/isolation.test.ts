@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import { BACKEND, GateProcess, ROOT, waitFor, type Reply } from '../helpers/gate.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { alive } from '../helpers/process.ts';
 
 const FILESYSTEM = path.join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-filesystem', 'dist', 'index.js');
 
@@ -12,15 +13,6 @@ async function gateWith(config: Record<string, unknown>): Promise<GateProcess> {
   const file = path.join(tempDir(), 'paygate.json');
   fs.writeFileSync(file, JSON.stringify({ globalRateLimitPerMin: 0, ...config }));
   return GateProcess.start(['--config', file], { backend: 'from config' });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Opens an MCP session with `key`, declaring `capabilities`; its headers for later requests. */

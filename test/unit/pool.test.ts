@@ -5,6 +5,7 @@ import type { JsonRpcAnswer } from '../../server/src/proxy/jsonrpc.ts';
 import { ProcessPool, type Isolation, type PoolOptions } from '../../server/src/proxy/pool.ts';
 import type { ClientChannel, SessionDirectory } from '../../server/src/proxy/upstream.ts';
 import { BACKEND } from '../helpers/gate.ts';
+import { alive } from '../helpers/process.ts';
 
 const NO_SESSIONS: SessionDirectory = { broadcast: () => {}, deliverToOrigin: () => false };
 
@@ -35,15 +36,6 @@ async function count(pool: ProcessPool, who: ClientChannel): Promise<{ executed:
   const answer = await call(pool, who, 'count');
   assert.ok('result' in answer, JSON.stringify(answer));
   return answer.result.structuredContent as { executed: number; pid: number };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function waitFor(what: string, check: () => boolean, ms = 10_000): Promise<void> {
