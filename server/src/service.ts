@@ -15,6 +15,7 @@ import { McpEndpoint } from './http/mcp.ts';
 import { RefusedTraffic } from './http/refusals.ts';
 import { sendError } from './http/respond.ts';
 import { SessionTable } from './http/sessions.ts';
+import { ListenerTable, Recipients } from './http/listen.ts';
 import { displayPrefix, hashApiKey } from './keys/apiKey.ts';
 import { importKeys, parseKeyImport, type ImportedKey } from './keys/import.ts';
 import { newKeyRecord } from './keys/fields.ts';
@@ -162,11 +163,12 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
     maxKeylessPerAddress: MAX_KEYLESS_SESSIONS_PER_ADDRESS,
     onEnd: (session) => servers.upstream.forgetOrigin(session.id),
   });
+  const listeners = new ListenerTable((origin) => servers.upstream.forgetOrigin(origin));
   let servers: ServerSet;
   try {
     servers = await ServerSet.start(settings.servers, {
       clientInfo: { name: 'paygate-mcp', version: VERSION },
-      sessions,
+      sessions: new Recipients(sessions, listeners),
       name: settings.name ?? 'PayGate',
       remoteIdleMs: SESSION_IDLE_MS,
       ...(options.backendStderr ? { backendStderr: options.backendStderr } : {}),
@@ -178,7 +180,7 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
   const engine = new Engine(policyEngine, ledger, servers.upstream, { ...engineOptionsOf(settings), now });
   await learnTools(engine, log);
   const refusals = new RefusedTraffic({ limitPerMin: settings.refusedRequestLimitPerMin, maxAddresses: MAX_REFUSING_ADDRESSES });
-  const mcp = new McpEndpoint(engine, sessions, refusals, {
+  const mcp = new McpEndpoint(engine, sessions, listeners, refusals, {
     maxBodyBytes: settings.maxBodyBytes,
     name: settings.name,
     hostPolicy: { loopbackOnly: isLoopback(settings.host), allowedOrigins: new Set(settings.allowedOrigins) },
@@ -296,6 +298,7 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
         retention.stop();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         sessions.closeAll();
+        listeners.closeAll();
         server.closeIdleConnections();
         const deadline = Date.now() + DRAIN_MS;
         while (inflight > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));

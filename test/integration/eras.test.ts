@@ -128,7 +128,7 @@ describe('a 2025 client in front of a server that speaks only 2026-07-28', async
     const session = init.headers.get('mcp-session-id')!;
     const headers = { 'mcp-session-id': session, 'mcp-protocol-version': '2025-11-25' };
     const list = await gate.mcp({ jsonrpc: '2.0', id: 2, method: 'tools/list' }, { key, headers });
-    assert.deepEqual(list.json.result.tools.map((tool: { name: string }) => tool.name), ['echo', 'count', 'meta', 'greet']);
+    assert.deepEqual(list.json.result.tools.map((tool: { name: string }) => tool.name), ['echo', 'count', 'meta', 'greet', 'announce', 'listens']);
     assert.deepEqual([list.json.result.resultType, list.json.result.ttlMs, list.json.result.cacheScope], [undefined, undefined, undefined]);
     const call = await gate.mcp({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'echo', arguments: { text: 'from 2025' } } }, { key, headers });
     assert.deepEqual(call.json.result, { content: [{ type: 'text', text: 'from 2025' }] });

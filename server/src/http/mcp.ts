@@ -16,7 +16,7 @@ import {
   type JsonRpcResponse,
 } from '../proxy/jsonrpc.ts';
 import { advertisedServer } from './advertise.ts';
-import { clientDescriptionOf } from '../proxy/upstream.ts';
+import { clientDescriptionOf, type ClientChannel } from '../proxy/upstream.ts';
 import { JsonParseError, parseJson, readBody } from './body.ts';
 import { answerStatus, cacheScopeFor, clientEra, discoverResult, isRefusal, shapeAnswer, type ClientEra } from './era.ts';
 import { acceptsOf, PostChannel, type Accepts } from './postChannel.ts';
@@ -25,6 +25,8 @@ import { apiKeyChallenge } from './challenge.ts';
 import { credentialsOf } from './credentials.ts';
 import { hostProblem, type HostPolicy } from './hostCheck.ts';
 import { KEYLESS_METHODS } from './keyless.ts';
+import { parseListenFilter, type ListenerTable } from './listen.ts';
+import { LISTEN_METHOD } from '../proxy/serverListens.ts';
 import { OVER_LIMIT, type RefusedTraffic } from './refusals.ts';
 import { HttpError, sendJson } from './respond.ts';
 import type { Session, SessionTable } from './sessions.ts';
@@ -74,10 +76,12 @@ export class McpEndpoint {
   readonly #sessions: SessionTable;
   readonly #refusals: RefusedTraffic;
   readonly #options: McpEndpointOptions;
+  readonly #listeners: ListenerTable;
 
-  constructor(engine: Engine, sessions: SessionTable, refusals: RefusedTraffic, options: McpEndpointOptions) {
+  constructor(engine: Engine, sessions: SessionTable, listeners: ListenerTable, refusals: RefusedTraffic, options: McpEndpointOptions) {
     this.#engine = engine;
     this.#sessions = sessions;
+    this.#listeners = listeners;
     this.#refusals = refusals;
     this.#options = options;
   }
@@ -229,6 +233,7 @@ export class McpEndpoint {
       return;
     }
     const caller = engine.caller(credentials);
+    if (method === LISTEN_METHOD) return this.#listen(message, era, caller, credentials, accepts, res);
     const channel = new PostChannel(res, accepts, session, caller, message.id, () => this.#headers(caller.record, null));
     let extraHeaders: OutgoingHttpHeaders = {};
     let outcome: Outcome;
@@ -255,6 +260,47 @@ export class McpEndpoint {
     const headers = Object.assign(this.#headers(outcome.record, outcome), extraHeaders);
     if (outcome.unauthorized) headers['www-authenticate'] = apiKeyChallenge(outcome.unauthorized);
     channel.finish(status, { jsonrpc: '2.0', id: message.id, ...body } as JsonRpcResponse, headers);
+  }
+
+  /**
+   * `subscriptions/listen` (2026-07-28): an event stream that stays open. Listening for list changes
+   * needs no key, like listing; resource updates need a valid key, like reading. Nothing is charged.
+   */
+  async #listen(message: JsonRpcRequest, era: ClientEra, caller: Caller, credentials: Credentials, accepts: Accepts, res: ServerResponse): Promise<void> {
+    const refuse = (status: number, code: number, text: string, reason: string, headers: OutgoingHttpHeaders = {}) => {
+      this.#countRefusal(credentials, caller, reason);
+      sendJson(res, status, errorResponse(message.id, code, text, { reason }), headers);
+    };
+    if (!era.modern) {
+      const text = `${LISTEN_METHOD} is MCP 2026-07-28's; in a 2025 session, subscribe with resources/subscribe and read the session's GET stream`;
+      sendJson(res, 200, errorResponse(message.id, ErrorCode.MethodNotFound, text));
+      return;
+    }
+    const filter = parseListenFilter(message.params);
+    if (typeof filter === 'string') return refuse(200, ErrorCode.InvalidParams, filter, 'invalid_params');
+    if (filter.resourceSubscriptions.length > 0) {
+      const denied = this.#engine.authorize(caller);
+      if (denied && 'error' in denied.body) {
+        const headers: OutgoingHttpHeaders = denied.unauthorized ? { 'www-authenticate': apiKeyChallenge(denied.unauthorized) } : {};
+        const reason = refusalReason(denied) ?? 'invalid_key';
+        return refuse(denied.unauthorized ? 401 : 200, denied.body.error.code, `resource updates need a valid API key: ${denied.body.error.message}`, reason, headers);
+      }
+    }
+    if (!accepts.sse) throw new HttpError(406, `${LISTEN_METHOD} answers with an event stream that stays open: the Accept header must allow text/event-stream`);
+    const identity = this.#engine.upstream.identity();
+    if (!identity) {
+      sendJson(res, 200, { jsonrpc: '2.0', id: message.id, ...this.#serverUnavailable().body } as JsonRpcResponse);
+      return;
+    }
+    const keyHash = this.#validKey(caller) ? caller.record.keyHash : undefined;
+    const address = caller.clientIp ?? UNKNOWN_ADDRESS;
+    const full = this.#listeners.refusal(keyHash, address);
+    if (full !== undefined) return refuse(429, ErrorCode.InvalidRequest, full, 'too_many_listeners');
+    const upstream = this.#engine.upstream;
+    const timeoutMs = this.#engine.options.callTimeoutMs;
+    const subscribe = (uri: string, channel: ClientChannel) =>
+      upstream.forward('resources/subscribe', { uri }, channel, timeoutMs).then((answer) => 'result' in answer, () => false);
+    await this.#listeners.open({ id: message.id, filter, keyHash, address, capabilities: identity.capabilities, subscribe }, res);
   }
 
   #initialize(params: JsonObject | undefined, caller: Caller): { outcome: Outcome; session?: Session } {

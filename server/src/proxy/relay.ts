@@ -10,7 +10,9 @@ import {
   type JsonRpcRequest,
 } from './jsonrpc.ts';
 import { isLogLevel, LOG_LEVELS, SessionLogLevels } from './logLevels.ts';
+import { isModernVersion } from './eras.ts';
 import { rootsList, sameRoots, type Root } from './roots.ts';
+import { ServerListens } from './serverListens.ts';
 import { relatedTaskOf, TaskOwners, tenantOf } from './tasks.ts';
 import type { AnswerOutcome, ClientChannel, SessionDirectory, Upstream } from './upstream.ts';
 
@@ -79,6 +81,8 @@ export class Relay implements Upstream {
   readonly #subscriptions = new Map<string, Set<string>>();
   readonly #tenancy: Tenancy | undefined;
   readonly #home: (() => ClientChannel | undefined) | undefined;
+  /** The gate's own subscriptions to a server that speaks only 2026-07-28. */
+  readonly #listens: ServerListens;
   #nextProgressToken = 1;
 
   /**
@@ -91,23 +95,56 @@ export class Relay implements Upstream {
     this.#sessions = sessions;
     this.#tenancy = options.shared && { roots: options.shared.roots, tasks: new TaskOwners(), levels: new SessionLogLevels() };
     this.#home = options.home;
+    this.#listens = new ServerListens(backend);
     backend.onServerMessage = (message) => this.#fromBackend(message);
+    if (this.#modernServer) this.#listens.listenForListChanges();
+  }
+
+  get #modernServer(): boolean {
+    return isModernVersion(this.backend.identity()?.protocolVersion);
   }
 
   forward(method: string, params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcAnswer> {
+    const modern = this.#modernServer;
+    // Once per start of the server: a stream that ended with its process is opened again here.
+    if (modern) this.#listens.listenForListChanges();
     if (this.#tenancy) {
       const refusal = this.#tenancy.tasks.refusal(method, params, channel);
       if (refusal) return Promise.resolve(refusal);
       if (method === 'logging/setLevel') return this.#setLevel(params, channel, timeoutMs);
     }
     if ((method === 'resources/subscribe' || method === 'resources/unsubscribe') && typeof params?.uri === 'string') {
-      if (channel.sessionId === undefined) {
+      if (channel.sessionId === undefined && !channel.listener) {
         const message = `${method} needs an MCP session: resource updates are sent on the session's stream (initialize, then send its Mcp-Session-Id)`;
         return Promise.resolve({ error: { code: ErrorCode.InvalidRequest, message } });
       }
       if (!this.#subscription(method, params.uri, channel.origin)) return Promise.resolve({ result: {} });
+      const subscribed = modern ? this.#subscribeModern(method, params.uri, timeoutMs) : this.#send(method, params, channel, timeoutMs);
+      return method === 'resources/subscribe' ? this.#keepIfSubscribed(subscribed, params.uri, channel.origin) : subscribed;
     }
     return this.#send(method, params, channel, timeoutMs);
+  }
+
+  /** A 2026-07-28 server has no resources/subscribe: the gate holds a subscriptions/listen stream per URI instead. */
+  #subscribeModern(method: 'resources/subscribe' | 'resources/unsubscribe', uri: string, timeoutMs: number): Promise<JsonRpcAnswer> {
+    if (method === 'resources/subscribe') return this.#listens.subscribe(uri, timeoutMs);
+    this.#listens.unsubscribe(uri);
+    return Promise.resolve({ result: {} });
+  }
+
+  /** A subscription the server refused is not kept: the next client to ask tries again. */
+  #keepIfSubscribed(subscribed: Promise<JsonRpcAnswer>, uri: string, origin: string): Promise<JsonRpcAnswer> {
+    const forget = () => this.#subscription('resources/unsubscribe', uri, origin);
+    return subscribed.then(
+      (answer) => {
+        if ('error' in answer) forget();
+        return answer;
+      },
+      (error: unknown) => {
+        forget();
+        throw error;
+      },
+    );
   }
 
   #send(method: string, params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcAnswer> {
@@ -211,7 +248,8 @@ export class Relay implements Upstream {
     for (const [uri, origins] of this.#subscriptions) {
       if (origins.delete(origin) && origins.size === 0) {
         this.#subscriptions.delete(uri);
-        void this.backend.request('resources/unsubscribe', { uri }, 10_000).response.catch(() => {});
+        if (this.#modernServer) this.#listens.unsubscribe(uri);
+        else void this.backend.request('resources/unsubscribe', { uri }, 10_000).response.catch(() => {});
       }
     }
     const level = this.#tenancy?.levels.forget(origin);
@@ -302,7 +340,9 @@ export class Relay implements Upstream {
     if (owner && this.#wants(owner.origin, message)) this.#sessions.deliverToOrigin(owner.origin, message);
   }
 
-  #fromBackend(message: ServerMessage): void {
+  #fromBackend(received: ServerMessage): void {
+    const message = this.#listens.receive(received);
+    if (!message) return;
     const taskId = this.#tenancy && relatedTaskOf(message);
     if (taskId !== undefined) {
       this.#toTaskOwner(message, taskId);

@@ -30,6 +30,8 @@ export interface ClientChannel {
   readonly sessionId: string | undefined;
   /** What the client said in `initialize`, when it has a session. */
   readonly client?: ClientDescription | undefined;
+  /** A `subscriptions/listen` stream (2026-07-28): it has no session, yet receives the resource updates it subscribed to. */
+  readonly listener?: boolean;
   /** Sends a message to the client; false when there is no way to reach it now. */
   deliver(message: JsonRpcRequest | JsonRpcNotification): boolean;
 }
