@@ -1,6 +1,6 @@
 import { toolVisible } from '../gate/acl.ts';
 import type { PolicyEngine } from '../gate/policyEngine.ts';
-import { chargedInputBytes, toolPricing } from '../gate/pricing.ts';
+import { callPrice, chargedInputBytes, toolPricing } from '../gate/pricing.ts';
 import type { CallRequest, Caller, Denial, DenyReason, KeyRecord, RateLimitStatus } from '../gate/types.ts';
 import { hashApiKey } from '../keys/apiKey.ts';
 import { memoize } from '../memo.ts';
@@ -10,6 +10,7 @@ import { listTools } from '../proxy/listTools.ts';
 import type { ClientChannel, Upstream } from '../proxy/upstream.ts';
 import { LedgerUnavailableError, type Charge, type Ledger, type Reservation } from '../store/ledger.ts';
 import { admit, type Admission } from './admit.ts';
+import { argumentsDigest, MAX_PENDING_REQUEST_STATES, REQUEST_STATE_TTL_MS, RequestStateSeal, type Opened, type RetryBinding } from './requestState.ts';
 import type { ToolCall } from './toolCall.ts';
 
 /** What the transport knows about who is calling. */
@@ -64,6 +65,25 @@ function refundReason(answer: JsonRpcAnswer, refundOnFailure: boolean): string |
   if (!refundOnFailure) return null;
   if ('error' in answer) return `the tool call failed: ${answer.error.message}`;
   return answer.result.isError === true ? 'the tool reported an error (isError)' : null;
+}
+
+/** Requests a 2026-07-28 server may answer with `input_required` (Multi Round-Trip Requests), and the param that names what they ask for. */
+const MULTI_ROUND_TRIP: ReadonlyMap<string, 'name' | 'uri'> = new Map([
+  ['tools/call', 'name'],
+  ['prompts/get', 'name'],
+  ['resources/read', 'uri'],
+]);
+
+/** What a retry's envelope must be bound to: the key, and the request as its first attempt made it. */
+function retryBinding(keyHash: string | undefined, method: string, params: JsonObject | undefined): RetryBinding {
+  const name = params?.[MULTI_ROUND_TRIP.get(method) ?? 'name'];
+  return { keyHash, method, name: typeof name === 'string' ? name : '', argsDigest: argumentsDigest(params?.arguments) };
+}
+
+/** A retry's params as the server takes them: with its own `requestState` in place of the gate's envelope, or none if it sent none. */
+function withServerState(params: JsonObject, serverState: string | undefined): JsonObject {
+  const { requestState: _envelope, ...rest } = params;
+  return serverState === undefined ? rest : { ...rest, requestState: serverState };
 }
 
 function fail(code: number, message: string, data?: unknown): { error: JsonRpcErrorBody } {
@@ -125,6 +145,8 @@ export class Engine {
   readonly #hashOf = memoize(hashApiKey, 1024);
   /** Every tool name the servers have listed: per-tool stats are kept for these and the priced tools. */
   readonly #offeredTools = new Set<string>();
+  /** Seals the `requestState` of interim `input_required` answers to the key and request of their first attempt. */
+  readonly #requestStates: RequestStateSeal;
 
   constructor(policyEngine: PolicyEngine, ledger: Ledger, upstream: Upstream, options: EngineOptions) {
     this.policyEngine = policyEngine;
@@ -132,6 +154,7 @@ export class Engine {
     this.upstream = upstream;
     this.options = options;
     this.#now = options.now ?? Date.now;
+    this.#requestStates = new RequestStateSeal({ ttlMs: REQUEST_STATE_TTL_MS, maxPending: MAX_PENDING_REQUEST_STATES, now: this.#now });
     ledger.toolStatsRow = (tool) => this.#statsRow(tool);
   }
 
@@ -162,14 +185,32 @@ export class Engine {
     return denial && this.#refusal(denial, denial.message, caller.record, null, {});
   }
 
-  /** `tools/call`, its params checked already (`parseToolCall`). */
+  /**
+   * `tools/call`, its params checked already (`parseToolCall`). A retry of a Multi Round-Trip
+   * Request (one that carries `requestState`) must present the envelope its first attempt got: it
+   * is refused before anything is charged or forwarded unless the envelope is sound, and it is
+   * priced as its first attempt was.
+   */
   async callTool(caller: Caller, call: ToolCall, channel: ClientChannel): Promise<Outcome> {
     const { name: tool, arguments: args } = call;
-    const admission = await this.#admit(caller, [{ tool, argBytes: chargedInputBytes(this.policyEngine.policy, tool, args) }], describeSingle);
-    if (!admission.admitted) return admission.outcome;
-    const settled = await this.#run('tools/call', call.params, channel, admission.reservation, admission.reservation?.charges[0]);
+    let retry: Opened | undefined;
+    if (call.params.requestState !== undefined) {
+      const opened = this.authorize(caller) ?? this.#openRetry(caller.record, 'tools/call', call.params);
+      if ('body' in opened) return opened;
+      retry = opened.retry;
+    }
+    const request: CallRequest = { tool, argBytes: chargedInputBytes(this.policyEngine.policy, tool, args) };
+    if (retry) request.credits = retry.credits;
+    const admission = await this.#admit(caller, [request], describeSingle);
+    if (!admission.admitted) {
+      if (retry) this.#requestStates.restore(retry);
+      return admission.outcome;
+    }
+    const charge = admission.reservation?.charges[0];
+    const params = retry ? withServerState(call.params, retry.serverState) : call.params;
+    const settled = await this.#run('tools/call', params, channel, admission.reservation, charge);
     if (!settled.recorded) return this.#unrecorded(admission.record);
-    return admitted(admission, settled.body);
+    return admitted(admission, this.#sealInterim(settled.body, caller.record, 'tools/call', call.params, charge?.credits ?? callPrice(this.policyEngine.policy, request)));
   }
 
   /**
@@ -191,18 +232,49 @@ export class Engine {
     );
     if (settled.some((item) => !item.recorded)) return this.#unrecorded(admission.record);
     const result = {
-      results: settled.map((item, index) => ({ tool: calls[index]!.name, ...item.body, creditsCharged: item.creditsCharged })),
+      results: settled.map((item, index) => {
+        const call = calls[index]!;
+        const price = reservation?.charges[index]?.credits ?? callPrice(this.policyEngine.policy, requests[index]!);
+        const body = this.#sealInterim(item.body, caller.record, 'tools/call', call.params, price);
+        return { tool: call.name, ...body, creditsCharged: item.creditsCharged };
+      }),
       totalCreditsCharged: settled.reduce((sum, item) => sum + item.creditsCharged, 0),
       remainingCredits: admission.record?.credits ?? null,
     };
     return admitted(admission, { result });
   }
 
-  /** Forwards a request that is not priced (the caller has checked the key where one is needed). */
+  /**
+   * Forwards a request that is not priced (the caller has checked the key where one is needed).
+   * `prompts/get` and `resources/read` may be Multi Round-Trip Requests: their `requestState` is
+   * sealed and checked as a tool call's is.
+   */
   async forward(method: string, params: JsonObject | undefined, record: KeyRecord | undefined, channel: ClientChannel): Promise<Outcome> {
-    const { body } = await this.#run(method, params, channel, undefined, undefined);
+    let forwarded = params;
+    if (params?.requestState !== undefined && MULTI_ROUND_TRIP.has(method)) {
+      const opened = this.#openRetry(record, method, params);
+      if ('body' in opened) return opened;
+      forwarded = withServerState(params, opened.retry.serverState);
+    }
+    const { body } = await this.#run(method, forwarded, channel, undefined, undefined);
     if (method === 'tools/list' && 'result' in body) return plain(record, { result: this.#annotateTools(body.result, record) });
-    return plain(record, body);
+    return plain(record, MULTI_ROUND_TRIP.has(method) ? this.#sealInterim(body, record, method, params, 0) : body);
+  }
+
+  /** The first attempt's envelope, opened for its retry by the key that made it (and used up), or the refusal of an envelope that is not sound. */
+  #openRetry(record: KeyRecord | undefined, method: string, params: JsonObject): { retry: Opened } | Outcome {
+    const opened = this.#requestStates.open(params.requestState, retryBinding(record?.keyHash, method, params));
+    if ('problem' in opened) return plain(record, fail(ErrorCode.InvalidParams, opened.message, { reason: opened.problem }));
+    return { retry: opened.opened };
+  }
+
+  /** An interim `input_required` answer with the server's `requestState` sealed into the gate's envelope; other answers as they are. */
+  #sealInterim(body: JsonRpcAnswer, record: KeyRecord | undefined, method: string, params: JsonObject | undefined, credits: number): JsonRpcAnswer {
+    if (!('result' in body) || body.result.resultType !== 'input_required') return body;
+    const { requestState } = body.result;
+    const serverState = typeof requestState === 'string' ? requestState : undefined;
+    const envelope = this.#requestStates.seal(retryBinding(record?.keyHash, method, params), { serverState, credits });
+    return { result: { ...body.result, requestState: envelope } };
   }
 
   /** Decides on the calls and, if they may go ahead, reserves their credits durably. */

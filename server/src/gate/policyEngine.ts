@@ -1,7 +1,7 @@
 import { checkToolAccess } from './acl.ts';
 import { gcra } from './gcra.ts';
 import { ipAllowed } from './ipRules.ts';
-import { priceOf, toolPolicy } from './pricing.ts';
+import { callPrice, toolPolicy } from './pricing.ts';
 import { checkQuota, currentUsage } from './quota.ts';
 import type {
   BucketUpdate,
@@ -113,13 +113,13 @@ export class PolicyEngine {
     let denial: (Denial & { failedIndex: number }) | undefined = identity && { ...identity, failedIndex: 0 };
     for (let index = 0; index < calls.length && !denial; index++) {
       const call = calls[index]!;
-      const credits = priceOf(policy, call.tool, call.argBytes);
+      const credits = callPrice(policy, call);
       items.push({ tool: call.tool, credits });
       const itemDenial = this.#checkCall(record!, call.tool, credits, index + 1, running, now);
       if (itemDenial) denial = { ...itemDenial, failedIndex: index };
     }
     if (denial && !policy.shadowMode) {
-      const totalCredits = calls.reduce((sum, call) => sum + priceOf(policy, call.tool, call.argBytes), 0);
+      const totalCredits = calls.reduce((sum, call) => sum + callPrice(policy, call), 0);
       return { allAllowed: false, ...denial, totalCredits, record, rateLimit: running.rateLimit };
     }
     const chargeable = denial === undefined;

@@ -1,4 +1,4 @@
-import type { Policy, ToolPolicy } from './types.ts';
+import type { CallRequest, Policy, ToolPolicy } from './types.ts';
 
 const NO_TOOL_POLICY: ToolPolicy = {};
 
@@ -15,6 +15,11 @@ export function priceOf(policy: Policy, tool: string, argBytes: number): number 
   const base = rule.creditsPerCall ?? policy.defaultCreditsPerCall;
   const perKb = rule.creditsPerKbInput ?? 0;
   return perKb > 0 && argBytes > 0 ? base + Math.ceil((argBytes / 1024) * perKb) : base;
+}
+
+/** Credits for one call to decide on: its fixed price, else the tool's price now. */
+export function callPrice(policy: Policy, call: CallRequest): number {
+  return call.credits ?? priceOf(policy, call.tool, call.argBytes);
 }
 
 /**

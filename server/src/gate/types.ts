@@ -116,6 +116,8 @@ export interface Denial {
 export interface CallRequest {
   tool: string;
   argBytes: number;
+  /** The price fixed already (a Multi Round-Trip retry keeps its first attempt's); else the tool's price now. */
+  credits?: number;
 }
 
 /** Who is calling: the key record (undefined when the key is unknown) and the client address. */
