@@ -41,7 +41,8 @@ test('--server is split like a shell line: quoted arguments stay whole', async (
   const spaced = path.join(dir, 'a folder with spaces');
   fs.mkdirSync(spaced);
   const backend = path.join(spaced, 'backend.ts');
-  fs.copyFileSync(path.join(import.meta.dirname, '..', 'fixtures', 'backend.ts'), backend);
+  // A link, not a copy: the fixture imports its neighbours, which node finds beside the real file.
+  fs.symlinkSync(path.join(import.meta.dirname, '..', 'fixtures', 'backend.ts'), backend);
   const gate = await GateProcess.start(['--rate-limit', '0'], { backend: { server: `"${process.execPath}" '${backend}'` } });
   const { key } = await gate.createKey();
   assert.equal((await gate.callTool(key, 'echo', { text: 'quoted' })).json.result.content[0].text, 'quoted');
