@@ -15,18 +15,18 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from '../proxy/jsonrpc.ts';
-import { advertisedServer } from './advertise.ts';
+import { LISTEN_METHOD } from '../proxy/serverListens.ts';
 import { clientDescriptionOf, type ClientChannel } from '../proxy/upstream.ts';
+import { advertisedServer } from './advertise.ts';
 import { JsonParseError, parseJson, readBody } from './body.ts';
 import { answerStatus, cacheScopeFor, clientEra, discoverResult, isRefusal, shapeAnswer, type ClientEra } from './era.ts';
-import { acceptsOf, PostChannel, type Accepts } from './postChannel.ts';
-import { allowListedOrigin, answerOptions } from './cors.ts';
 import { apiKeyChallenge } from './challenge.ts';
+import { allowListedOrigin, answerOptions } from './cors.ts';
 import { credentialsOf } from './credentials.ts';
 import { hostProblem, type HostPolicy } from './hostCheck.ts';
 import { KEYLESS_METHODS } from './keyless.ts';
 import { parseListenFilter, type ListenerTable } from './listen.ts';
-import { LISTEN_METHOD } from '../proxy/serverListens.ts';
+import { acceptsOf, PostChannel, type Accepts } from './postChannel.ts';
 import { OVER_LIMIT, type RefusedTraffic } from './refusals.ts';
 import { HttpError, sendJson } from './respond.ts';
 import type { Session, SessionTable } from './sessions.ts';
@@ -35,7 +35,6 @@ import type { Session, SessionTable } from './sessions.ts';
 const NEGOTIABLE_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
 /** Revisions a request may name in `MCP-Protocol-Version` (2026-07-28 clients send no `initialize`). */
 const ACCEPTED_VERSIONS = new Set(['2026-07-28', ...NEGOTIABLE_VERSIONS]);
-
 
 /** Stands for the caller of a request refused before its key was looked up. */
 const NOBODY: Caller = { record: undefined, presentedKey: false, clientIp: undefined };
