@@ -125,3 +125,20 @@ test('edits the reuse cannot vouch for are read from scratch: a name given twice
     assertSameAsFresh(document.edited(after), after);
   }
 });
+
+test('edits that add, remove or move lines leave every diagnostic on its line', () => {
+  const edits = [
+    (text: string) => text.replace('\n      "creditsPerCall": 3', '\n\t"creditsPerCall": -3'),
+    (text: string) => text.replace('\t"creditsPerCall": -3', '\t"creditsPerCall":\n\n-3'),
+    (text: string) => text.replace('\t"creditsPerCall":\n\n-3', '\t"creditsPerCall": -3'),
+    (text: string) => text.replace('"port": 0', '"port": "zero"'),
+  ];
+  let text = TOOLS;
+  let document = new ConfigDocument(text);
+  for (const edit of edits) {
+    document.ranges([{ path: [], part: 'value' }]);
+    text = edit(text);
+    document = document.edited(text);
+    assertSameAsFresh(document, text);
+  }
+});

@@ -1,5 +1,5 @@
 import * as jsonc from 'jsonc-parser';
-import { JsonLayout, reparsed } from './jsonLayout.ts';
+import { difference, JsonLayout, reparsed, type TextChange } from './jsonLayout.ts';
 import { blankJsonc } from './jsonText.ts';
 import { jsoncSpans, jsonSpans, spanKey, type Spans } from './spans.ts';
 
@@ -110,10 +110,23 @@ export class ConfigDocument {
   edited(text: string): ConfigDocument {
     const layout = this.#handedOn || this.#json === undefined ? undefined : this.#layoutOfJson();
     this.#handedOn = true;
-    const next = layout ? reparsed(layout, this.#value, this.#json!, this.text, text) : undefined;
+    if (!layout) return new ConfigDocument(text);
+    const change = difference(this.text, text);
+    const next = reparsed(layout, this.#value, this.#json!, this.text, text, change);
     if (!next) return new ConfigDocument(text);
     this.#layout = undefined;
-    return new ConfigDocument(text, { ...next, layout: layout! });
+    const document = new ConfigDocument(text, { ...next, layout });
+    document.#lineStarts = this.#lineStartsAfter(text, change);
+    return document;
+  }
+
+  /** The line starts of `after`, moved along from this text's when the change adds and removes no line break. */
+  #lineStartsAfter(after: string, { from, to, delta }: TextChange): Int32Array | undefined {
+    const starts = this.#lineStarts;
+    if (!starts || this.text.slice(from, to).includes('\n') || after.slice(from, to + delta).includes('\n')) return undefined;
+    this.#lineStarts = undefined;
+    for (let line = starts.length - 1; line > 0 && starts[line]! > from; line--) starts[line]! += delta;
+    return starts;
   }
 
   #layoutOfJson(): JsonLayout | undefined {

@@ -148,8 +148,15 @@ export class JsonLayout {
 
 }
 
-/** Where two texts differ: from `start` to `before.length - end` in one, to `after.length - end` in the other. */
-function difference(before: string, after: string): { start: number; end: number } {
+/** An edit as two texts differ: [from, to) of the one before became [from, to + delta) of the one after. */
+export interface TextChange {
+  from: number;
+  to: number;
+  delta: number;
+}
+
+/** Where two texts differ (the longest common start and, in what is left, the longest common end). */
+export function difference(before: string, after: string): TextChange {
   const shorter = Math.min(before.length, after.length);
   // Compared a kilobyte at a time by the engine (slices share the text), then character by character.
   const CHUNK = 1024;
@@ -160,7 +167,7 @@ function difference(before: string, after: string): { start: number; end: number
   let end = 0;
   while (end + CHUNK <= most && before.slice(before.length - end - CHUNK, before.length - end) === after.slice(after.length - end - CHUNK, after.length - end)) end += CHUNK;
   while (end < most && before.charCodeAt(before.length - end - 1) === after.charCodeAt(after.length - end - 1)) end++;
-  return { start, end };
+  return { from: start, to: before.length - end, delta: after.length - before.length };
 }
 
 function trimmed(text: string, start: number, end: number): { start: number; end: number } {
@@ -170,7 +177,7 @@ function trimmed(text: string, start: number, end: number): { start: number; end
 }
 
 /**
- * The value of `after`, an edit of `before`, found by parsing only the value of the first two levels
+ * The value of `after`, an edit (`change`) of `before`, found by parsing only the value of the first two levels
  * that the edit is inside and putting it in place of the old one. `before` is JSON text of value
  * `value` and layout `layout` (`beforeText`, the text as typed, has the same layout: it differs only
  * by blanked comments and trailing commas); `value` and `layout` are changed in place and describe
@@ -179,10 +186,14 @@ function trimmed(text: string, start: number, end: number): { start: number; end
  * when that does not hold (the edit spans several values, or what it leaves does not parse alone, or
  * a name is duplicated, so that the value in place is not the one written there); nothing is changed then.
  */
-export function reparsed(layout: JsonLayout, value: unknown, before: string, beforeText: string, after: string): { value: unknown; json: string } | undefined {
-  const { start: from, end: common } = difference(beforeText, after);
-  const to = beforeText.length - common;
-  const delta = after.length - beforeText.length;
+export function reparsed(
+  layout: JsonLayout,
+  value: unknown,
+  before: string,
+  beforeText: string,
+  after: string,
+  { from, to, delta }: TextChange,
+): { value: unknown; json: string } | undefined {
   if (from === beforeText.length && delta === 0) return { value, json: before };
   const place = layout.around(from, to);
   if (!place) return undefined;
