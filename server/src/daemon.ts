@@ -79,7 +79,8 @@ export function startDaemon(connection: Connection): void {
 
   function publish(uri: string, text: string, version: number | undefined): void {
     guard(`checking ${uri}`, undefined, () => {
-      const document = new ConfigDocument(text);
+      // The document checked before is handed on: an edit inside one value is parsed alone.
+      const document = checked.get(uri)?.result.document.edited(text) ?? new ConfigDocument(text);
       const result = checkDocument(document, facts.get(asConfig(document.value()), baseDirOf(uri)).facts);
       checked.set(uri, { version, result });
       void connection.sendDiagnostics({ uri, ...(version === undefined ? {} : { version }), diagnostics: result.diagnostics.map(toLsp) });

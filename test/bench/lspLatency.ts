@@ -53,7 +53,9 @@ for (let run = 0; run < 5; run++) {
   if (result.status !== 0) throw new Error(result.stdout + result.stderr);
 }
 
-const child = spawn(process.execPath, [CLI, 'lsp', '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'] });
+// As the extension starts it: a young generation of fixed size for the gates the daemon hosts.
+const DAEMON_NODE_FLAGS = ['--max-semi-space-size=16'];
+const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, CLI, 'lsp', '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'] });
 const connection = createProtocolConnection(new StreamMessageReader(child.stdout), new StreamMessageWriter(child.stdin));
 let waiting: ((params: PublishDiagnosticsParams) => void) | undefined;
 connection.onNotification(PublishDiagnosticsNotification.type, (params: PublishDiagnosticsParams) => waiting?.(params));

@@ -1,4 +1,5 @@
 import * as jsonc from 'jsonc-parser';
+import { difference, JsonLayout, reparsed, type TextChange } from './jsonLayout.ts';
 import { blankJsonc } from './jsonText.ts';
 import { jsoncSpans, jsonSpans, spanKey, type Spans } from './spans.ts';
 
@@ -67,10 +68,21 @@ export class ConfigDocument {
   #json: string | undefined;
   #syntaxErrors: SyntaxProblem[];
   #lineStarts: Int32Array | undefined;
+  /** Where the JSON's first two levels are written, once asked for (null: the root is no object or array). */
+  #layout: JsonLayout | null | undefined;
+  /** Its value and layout went to the document of an edit (`edited`). */
+  #handedOn = false;
 
-  constructor(text: string) {
+  /** `parsed` is for `edited`: the value, JSON and layout of `text` it worked out. */
+  constructor(text: string, parsed?: { value: unknown; json: string; layout: JsonLayout }) {
     this.text = text;
     this.#syntaxErrors = [];
+    if (parsed) {
+      this.#value = parsed.value;
+      this.#json = parsed.json;
+      this.#layout = parsed.layout;
+      return;
+    }
     const json = asJson(text);
     if (json) {
       this.#json = json.text;
@@ -86,6 +98,40 @@ export class ConfigDocument {
         this.#syntaxErrors = [{ message: 'JSON syntax: the document nests too deeply to be a config', offset: 0, length: 1 }];
       }
     }
+  }
+
+  /**
+   * The document of `text`, an edit of this one's (an editor sends the whole text at each keystroke).
+   * When the edit is inside one value near the top (a tool's price, the port), only that value is
+   * parsed again and put in place in this document's value, which then belongs to the new document:
+   * this one's value must not be read afterwards. Anything else is parsed from scratch; either way the result
+   * is the same as `new ConfigDocument(text)`.
+   */
+  edited(text: string): ConfigDocument {
+    const layout = this.#handedOn || this.#json === undefined ? undefined : this.#layoutOfJson();
+    this.#handedOn = true;
+    if (!layout) return new ConfigDocument(text);
+    const change = difference(this.text, text);
+    const next = reparsed(layout, this.#value, this.#json!, this.text, text, change);
+    if (!next) return new ConfigDocument(text);
+    this.#layout = undefined;
+    const document = new ConfigDocument(text, { ...next, layout });
+    document.#lineStarts = this.#lineStartsAfter(text, change);
+    return document;
+  }
+
+  /** The line starts of `after`, moved along from this text's when the change adds and removes no line break. */
+  #lineStartsAfter(after: string, { from, to, delta }: TextChange): Int32Array | undefined {
+    const starts = this.#lineStarts;
+    if (!starts || this.text.slice(from, to).includes('\n') || after.slice(from, to + delta).includes('\n')) return undefined;
+    this.#lineStarts = undefined;
+    for (let line = starts.length - 1; line > 0 && starts[line]! > from; line--) starts[line]! += delta;
+    return starts;
+  }
+
+  #layoutOfJson(): JsonLayout | undefined {
+    if (this.#layout === undefined) this.#layout = (this.#json !== undefined && JsonLayout.of(this.#json)) || null;
+    return this.#layout ?? undefined;
   }
 
   /** The document's value (undefined when it is empty). */
@@ -142,7 +188,7 @@ export class ConfigDocument {
     const targets = places.map((place) => place.path);
     let spans: Spans;
     try {
-      spans = this.#json === undefined ? jsoncSpans(this.text, targets, PARSE_OPTIONS) : jsonSpans(this.#json, targets);
+      spans = this.#json === undefined ? jsoncSpans(this.text, targets, PARSE_OPTIONS) : jsonSpans(this.#json, targets, this.#layoutOfJson());
     } catch {
       spans = { keys: new Map(), values: new Map() };
     }

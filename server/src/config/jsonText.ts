@@ -26,6 +26,40 @@ export function stringEnd(text: string, at: number): number {
   return -1;
 }
 
+export function skipSpace(text: string, at: number): number {
+  while (isSpace(text.charCodeAt(at))) at++;
+  return at;
+}
+
+function followsValue(code: number): boolean {
+  return code === COMMA || code === CLOSE_BRACE || code === CLOSE_BRACKET || isSpace(code);
+}
+
+/**
+ * In JSON text, the index after the value at `at`, found by its brackets and quotes alone (what is
+ * inside is not checked); -1 when a string or a bracket does not close.
+ */
+export function valueEnd(text: string, at: number): number {
+  const first = text.charCodeAt(at);
+  if (first === QUOTE) return stringEnd(text, at);
+  if (first === OPEN_BRACE || first === OPEN_BRACKET) {
+    let depth = 0;
+    for (let index = at; index < text.length; index++) {
+      const code = text.charCodeAt(index);
+      if (code === QUOTE) {
+        index = stringEnd(text, index) - 1;
+        if (index < 0) return -1;
+      } else if (code === OPEN_BRACE || code === OPEN_BRACKET) depth++;
+      else if ((code === CLOSE_BRACE || code === CLOSE_BRACKET) && --depth === 0) return index + 1;
+    }
+    return -1;
+  }
+  // A number, true, false or null: it goes on until what may follow a value.
+  let end = at + 1;
+  while (end < text.length && !followsValue(text.charCodeAt(end))) end++;
+  return end;
+}
+
 /** Where a `//` comment at `at` ends: at the next line break, or at the end of the text. */
 function lineCommentEnd(text: string, at: number): number {
   let end = at;

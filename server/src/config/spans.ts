@@ -1,5 +1,6 @@
 import * as jsonc from 'jsonc-parser';
-import { CLOSE_BRACE, CLOSE_BRACKET, COMMA, isSpace, OPEN_BRACE, OPEN_BRACKET, QUOTE, stringEnd } from './jsonText.ts';
+import type { JsonLayout, Members } from './jsonLayout.ts';
+import { CLOSE_BRACE, CLOSE_BRACKET, COMMA, OPEN_BRACE, OPEN_BRACKET, skipSpace as skipJsonSpace, stringEnd, valueEnd as jsonValueEnd } from './jsonText.ts';
 
 /** Where something is written: offset and length in the text (UTF-16 code units). */
 export interface Span {
@@ -78,17 +79,14 @@ function wantedTree(targets: readonly jsonc.JSONPath[]): Wanted {
   return root;
 }
 
-function followsValue(code: number): boolean {
-  return code === COMMA || code === CLOSE_BRACE || code === CLOSE_BRACKET || isSpace(code);
-}
-
 /**
  * The same spans as `jsoncSpans`, for text that `JSON.parse` accepted: it descends only into the
  * wanted paths and skips every other value by its brackets and quotes, which on a config of
  * thousands of tools is several times faster than tokenizing it. The text must be valid JSON (JSONC
- * made JSON by `blankJsonc` finds the same spans).
+ * made JSON by `blankJsonc` finds the same spans). Given the text's layout, it goes straight to the
+ * values of the first two levels.
  */
-export function jsonSpans(text: string, targets: readonly jsonc.JSONPath[]): Spans {
+export function jsonSpans(text: string, targets: readonly jsonc.JSONPath[], layout?: JsonLayout): Spans {
   const keys = new Map<string, Span>();
   const values = new Map<string, Span>();
 
@@ -96,31 +94,14 @@ export function jsonSpans(text: string, targets: readonly jsonc.JSONPath[]): Spa
   const notJson = (): never => {
     throw new Error('jsonSpans: the text is not JSON');
   };
-  const skipSpace = (at: number): number => {
-    while (isSpace(text.charCodeAt(at))) at++;
-    return at;
-  };
+  const skipSpace = (at: number): number => skipJsonSpace(text, at);
   const endOfString = (at: number): number => {
     const end = stringEnd(text, at);
     return end < 0 ? notJson() : end;
   };
   const valueEnd = (at: number): number => {
-    const first = text.charCodeAt(at);
-    if (first === QUOTE) return endOfString(at);
-    if (first === OPEN_BRACE || first === OPEN_BRACKET) {
-      let depth = 0;
-      for (let index = at; index < text.length; index++) {
-        const code = text.charCodeAt(index);
-        if (code === QUOTE) index = endOfString(index) - 1;
-        else if (code === OPEN_BRACE || code === OPEN_BRACKET) depth++;
-        else if ((code === CLOSE_BRACE || code === CLOSE_BRACKET) && --depth === 0) return index + 1;
-      }
-      return notJson();
-    }
-    // A number, true, false or null: it goes on until what may follow a value.
-    let end = at + 1;
-    while (end < text.length && !followsValue(text.charCodeAt(end))) end++;
-    return end;
+    const end = jsonValueEnd(text, at);
+    return end < 0 ? notJson() : end;
   };
   /** Records the value at `at` (and what is wanted inside it); the index after it. */
   const walk = (at: number, wanted: Wanted): number => {
@@ -152,6 +133,29 @@ export function jsonSpans(text: string, targets: readonly jsonc.JSONPath[]): Spa
     return end;
   };
 
-  walk(skipSpace(0), wantedTree(targets));
+  /** Records the wanted key and value spans among `members`, where the layout says they are written; walks deeper from there. */
+  const fromLayout = (members: Members, wanted: Wanted, nested: (index: number) => Members | undefined) => {
+    for (const [name, child] of wanted.children) {
+      const index = members.names.lastIndexOf(name);
+      if (index < 0) continue;
+      const keyStart = members.keyStarts[index]!;
+      if (keyStart >= 0) keys.set(child.key, { offset: keyStart, length: endOfString(keyStart) - keyStart });
+      const inner = nested(index);
+      if (child.children.size > 0 && inner) {
+        values.set(child.key, { offset: members.starts[index]!, length: members.ends[index]! - members.starts[index]! });
+        fromLayout(inner, child, () => undefined);
+      } else {
+        walk(members.starts[index]!, child);
+      }
+    }
+  };
+
+  const tree = wantedTree(targets);
+  if (layout) {
+    values.set(tree.key, { offset: layout.rootStart, length: layout.rootEnd - layout.rootStart });
+    fromLayout(layout.top, tree, (index) => layout.nested[index]);
+  } else {
+    walk(skipSpace(0), tree);
+  }
   return { keys, values };
 }
