@@ -5,11 +5,12 @@ import type { CallRequest, Caller, Denial, DenyReason, KeyRecord, RateLimitStatu
 import { hashApiKey } from '../keys/apiKey.ts';
 import { memoize } from '../memo.ts';
 import { BackendFailure } from '../proxy/backend.ts';
-import { ErrorCode, isObject, type JsonObject, type JsonRpcAnswer, type JsonRpcErrorBody } from '../proxy/jsonrpc.ts';
+import { ErrorCode, isObject, type JsonObject, type JsonRpcAnswer, type JsonRpcErrorBody, type JsonRpcId } from '../proxy/jsonrpc.ts';
 import { listTools } from '../proxy/listTools.ts';
-import type { ClientChannel, Upstream } from '../proxy/upstream.ts';
+import type { AnswerOutcome, ClientChannel, Upstream } from '../proxy/upstream.ts';
 import { LedgerUnavailableError, type Charge, type Ledger, type Reservation } from '../store/ledger.ts';
 import { admit, type Admission } from './admit.ts';
+import { asksTheOldWay, EraBridge } from './eraBridge.ts';
 import { argumentsDigest, MAX_PENDING_REQUEST_STATES, REQUEST_STATE_TTL_MS, RequestStateSeal, type Opened, type RetryBinding } from './requestState.ts';
 import type { ToolCall } from './toolCall.ts';
 
@@ -147,6 +148,8 @@ export class Engine {
   readonly #offeredTools = new Set<string>();
   /** Seals the `requestState` of interim `input_required` answers to the key and request of their first attempt. */
   readonly #requestStates: RequestStateSeal;
+  /** Asks 2025 clients, the 2025 way, for the input 2026-07-28 servers ask for by `input_required`. */
+  readonly #eraBridge = new EraBridge();
 
   constructor(policyEngine: PolicyEngine, ledger: Ledger, upstream: Upstream, options: EngineOptions) {
     this.policyEngine = policyEngine;
@@ -164,6 +167,12 @@ export class Engine {
    */
   async learnTools(timeoutMs: number): Promise<void> {
     for (const tool of await listTools(this.upstream, timeoutMs)) this.#offeredTools.add(tool.name);
+  }
+
+  /** A client's answer to a request the gate or a server sent it. */
+  answer(id: JsonRpcId, answer: JsonRpcAnswer, from: { origin: string; keyHash: string | undefined }): AnswerOutcome {
+    const outcome = this.#eraBridge.answer(id, answer, from);
+    return outcome === 'unknown' ? this.upstream.answer(id, answer, from) : outcome;
   }
 
   /** The key record for a presented key, if it is stored (active or not). */
@@ -302,8 +311,12 @@ export class Engine {
   /** Forwards one request and, if it carries a charge, keeps or refunds the charge durably. */
   async #run(method: string, params: JsonObject | undefined, channel: ClientChannel, reservation: Reservation | undefined, charge: Charge | undefined): Promise<Settled> {
     let body: JsonRpcAnswer;
+    let unfinished: string | undefined;
     try {
-      body = await this.upstream.forward(method, params, channel, this.options.callTimeoutMs);
+      const upstream = this.upstream;
+      const { callTimeoutMs } = this.options;
+      body = await upstream.forward(method, params, channel, callTimeoutMs);
+      if (asksTheOldWay(channel, body)) ({ body, failure: unfinished } = await this.#eraBridge.complete(upstream, method, params, body, channel, callTimeoutMs));
     } catch (error) {
       if (!(error instanceof BackendFailure)) throw error;
       const recorded = reservation && charge ? await this.#settle(reservation, charge, error.message) : true;
@@ -311,7 +324,7 @@ export class Engine {
       return { body: fail(error.code ?? ErrorCode.BackendUnavailable, `${error.message}.${note}`, { reason: `backend_${error.kind}` }), creditsCharged: 0, recorded };
     }
     if (!reservation || !charge) return { body, creditsCharged: 0, recorded: true };
-    const reason = refundReason(body, this.options.refundOnFailure);
+    const reason = unfinished ?? refundReason(body, this.options.refundOnFailure);
     const recorded = await this.#settle(reservation, charge, reason);
     return { body, creditsCharged: reason === null ? charge.credits : 0, recorded };
   }
