@@ -124,6 +124,17 @@ describe('a 2025 client in front of a 2026-07-28 server that asks for input (inp
     assert.deepEqual(await usageOf(id), ['refunded:0']);
   });
 
+  test('the server is told the capabilities the gate can ask the client for on its behalf, and no others', async () => {
+    const { key } = await gate.createKey();
+    const capabilitiesSeen = async (declared: Record<string, unknown>) => {
+      const sessionId = await session(key, declared);
+      const reply = await gate.mcp({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'meta', arguments: {} } }, { key, headers: { 'mcp-session-id': sessionId } });
+      return reply.json.result.structuredContent.meta['io.modelcontextprotocol/clientCapabilities'];
+    };
+    assert.deepEqual(await capabilitiesSeen({ elicitation: { form: {} }, sampling: {}, roots: { listChanged: true } }), { elicitation: { form: {} }, sampling: {} });
+    assert.deepEqual(await capabilitiesSeen({ roots: {} }), {});
+  });
+
   test('an answer to a request nobody sent is refused with 400', async () => {
     const { key } = await gate.createKey();
     const sessionId = await session(key, { elicitation: {} });
