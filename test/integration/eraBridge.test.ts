@@ -142,3 +142,64 @@ describe('a 2025 client in front of a 2026-07-28 server that asks for input (inp
     assert.equal(reply.status, 400, reply.text);
   });
 });
+
+describe('a 2026-07-28 client in front of a 2025 server that asks for sampling mid-call', async () => {
+  const SAMPLE_PRICE = 2;
+  const CALL_TIMEOUT_MS = 1500;
+  const gate = await GateProcess.start(['--rate-limit', '0', '--tool-price', `sample:${SAMPLE_PRICE}`, '--call-timeout', String(CALL_TIMEOUT_MS)]);
+  const MODEL = { role: 'assistant', content: { type: 'text', text: 'yes!' }, model: 'm' };
+
+  /** A 2026-07-28 tools/call of sample, declaring sampling. */
+  function sample(key: string, extra: Record<string, unknown> = {}, id = 1, capabilities: Record<string, unknown> = { sampling: {} }) {
+    const meta = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': capabilities };
+    const headers = { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'sample' };
+    return gate.mcp({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'sample', arguments: { text: 'sky?' }, ...extra, _meta: meta } }, { key, headers });
+  }
+
+  async function firstAttempt(key: string): Promise<{ requestState: string; inputRequests: Record<string, Message> }> {
+    const asked = await sample(key);
+    assert.equal(asked.json.result?.resultType, 'input_required', asked.text);
+    return asked.json.result;
+  }
+
+  const answering = (inputRequests: Record<string, Message>) => Object.fromEntries(Object.keys(inputRequests).map((key) => [key, MODEL]));
+
+  test('the client gets the server\'s sampling request as input_required, its retry completes the same call, charged once', async () => {
+    const { key, id } = await gate.createKey({ credits: 10 });
+    const { requestState, inputRequests } = await firstAttempt(key);
+    assert.match(requestState, /^pgrs1\./);
+    assert.deepEqual(Object.values(inputRequests).map((request) => [request.method, request.params.messages[0].content.text]), [['sampling/createMessage', 'sky?']]);
+    const done = await sample(key, { inputResponses: answering(inputRequests), requestState }, 2);
+    assert.deepEqual([done.json.result.resultType, done.json.result.content[0].text], ['complete', 'sampled: yes!']);
+    assert.equal(await gate.balance(key), 10 - SAMPLE_PRICE);
+    const usage = await gate.admin('GET', `/usage?keyId=${id}&limit=100`);
+    assert.deepEqual(usage.json.events.map((event: { status: string; creditsCharged: number }) => `${event.status}:${event.creditsCharged}`), [`charged:${SAMPLE_PRICE}`]);
+  });
+
+  test('another key cannot continue a key\'s held call; the owner still can, and only the owner is charged', async () => {
+    const owner = await gate.createKey({ credits: 10 });
+    const thief = await gate.createKey({ credits: 10 });
+    const { requestState, inputRequests } = await firstAttempt(owner.key);
+    const stolen = await sample(thief.key, { inputResponses: answering(inputRequests), requestState }, 2);
+    assert.equal(stolen.json.error?.data?.reason, 'request_state_foreign', stolen.text);
+    const done = await sample(owner.key, { inputResponses: answering(inputRequests), requestState }, 3);
+    assert.equal(done.json.result.content[0].text, 'sampled: yes!');
+    assert.deepEqual([await gate.balance(owner.key), await gate.balance(thief.key)], [10 - SAMPLE_PRICE, 10]);
+  });
+
+  test('a client that did not declare sampling is not asked: the server is told no, and its answer completes the call', async () => {
+    const { key } = await gate.createKey({ credits: 10 });
+    const done = await sample(key, {}, 1, { elicitation: {} });
+    assert.deepEqual([done.json.result?.resultType, done.json.result?.content[0].text], ['complete', 'sampling refused'], done.text);
+  });
+
+  test('a held call with no retry ends at the call timeout and is refunded; a late retry is refused', async () => {
+    const { key } = await gate.createKey({ credits: 10 });
+    const { requestState, inputRequests } = await firstAttempt(key);
+    await new Promise((resolve) => setTimeout(resolve, CALL_TIMEOUT_MS + 500));
+    assert.equal(await gate.balance(key), 10);
+    const late = await sample(key, { inputResponses: answering(inputRequests), requestState }, 2);
+    assert.equal(late.json.error?.data?.reason, 'request_state_expired', late.text);
+    assert.equal(await gate.balance(key), 10);
+  });
+});
