@@ -5,6 +5,7 @@ import type { CallRequest, Caller, Denial, DenyReason, KeyRecord, RateLimitStatu
 import { hashApiKey } from '../keys/apiKey.ts';
 import { memoize } from '../memo.ts';
 import { BackendFailure } from '../proxy/backend.ts';
+import { envelopeVersion, META_CLIENT_CAPABILITIES } from '../proxy/eras.ts';
 import { ErrorCode, isObject, type JsonObject, type JsonRpcAnswer, type JsonRpcErrorBody, type JsonRpcId } from '../proxy/jsonrpc.ts';
 import { listTools } from '../proxy/listTools.ts';
 import type { AnswerOutcome, ClientChannel, Upstream } from '../proxy/upstream.ts';
@@ -12,7 +13,6 @@ import { LedgerUnavailableError, type Charge, type Ledger, type Reservation } fr
 import { admit, type Admission } from './admit.ts';
 import { asksTheOldWay, EraBridge } from './eraBridge.ts';
 import { HeldCalls, InputChannel, type HeldCall } from './heldCalls.ts';
-import { envelopeVersion, META_CLIENT_CAPABILITIES } from '../proxy/eras.ts';
 import { argumentsDigest, MAX_PENDING_REQUEST_STATES, REQUEST_STATE_TTL_MS, RequestStateSeal, type Opened, type RetryBinding } from './requestState.ts';
 import type { ToolCall } from './toolCall.ts';
 
@@ -363,9 +363,13 @@ export class Engine {
   /** Settles a held call once it has ended; refunded if no client request was waiting for its result. */
   async #settleEnded(ended: { body: JsonRpcAnswer } | { error: unknown }, reservation: Reservation | undefined, charge: Charge | undefined, waiting: boolean): Promise<Settled> {
     if ('error' in ended) return this.#failed(ended.error, reservation, charge);
-    const { body } = ended;
+    return this.#settleAnswer(ended.body, reservation, charge, waiting ? undefined : 'the call ended with no retry waiting for its result');
+  }
+
+  /** Keeps or refunds an answered call's charge durably: refunded for `refund`, else as `refundReason` says. */
+  async #settleAnswer(body: JsonRpcAnswer, reservation: Reservation | undefined, charge: Charge | undefined, refund: string | undefined): Promise<Settled> {
     if (!reservation || !charge) return { body, creditsCharged: 0, recorded: true };
-    const reason = waiting ? refundReason(body, this.options.refundOnFailure) : 'the call ended with no retry waiting for its result';
+    const reason = refund ?? refundReason(body, this.options.refundOnFailure);
     const recorded = await this.#settle(reservation, charge, reason);
     return { body, creditsCharged: reason === null ? charge.credits : 0, recorded };
   }
@@ -390,10 +394,7 @@ export class Engine {
     } catch (error) {
       return this.#failed(error, reservation, charge);
     }
-    if (!reservation || !charge) return { body, creditsCharged: 0, recorded: true };
-    const reason = unfinished ?? refundReason(body, this.options.refundOnFailure);
-    const recorded = await this.#settle(reservation, charge, reason);
-    return { body, creditsCharged: reason === null ? charge.credits : 0, recorded };
+    return this.#settleAnswer(body, reservation, charge, unfinished);
   }
 
   /** Settles a charge durably; false if the ledger could not record it. */

@@ -55,11 +55,6 @@ export class EraBridge {
   readonly #asked = new Map<string, Asked>();
   #nextId = 1;
 
-  /** How many of the gate's requests wait for a client's answer. */
-  get waiting(): number {
-    return this.#asked.size;
-  }
-
   /**
    * Completes a request a 2026-07-28 server answered with `input_required`, asking the 2025 client
    * behind `channel` for each input. A request for input the client did not declare it can give is

@@ -109,10 +109,6 @@ export interface HeldCall<Settlement> {
 export class HeldCalls<Settlement> {
   readonly #calls = new Map<string, HeldCall<Settlement>>();
 
-  get size(): number {
-    return this.#calls.size;
-  }
-
   /**
    * Holds a call. `settle` runs once when the upstream call ends, with whether a client request was
    * waiting for it; the call is forgotten then.
@@ -129,6 +125,8 @@ export class HeldCalls<Settlement> {
       this.#calls.delete(held.id);
       return settle(ended, held.waiting);
     });
+    // A call that ends with no retry waiting has nobody to throw to; one waiting still sees the failure.
+    held.settlement.catch(() => {});
     this.#calls.set(held.id, held);
     return held;
   }
