@@ -73,21 +73,6 @@ const BEHAVIOUR: Record<string, string> = {
   elicitation: "answers the server's elicitation in its callback, charged once",
 };
 
-const LEGACY_SERVER_TO_MODERN_CLIENT =
-  'pending (MRTR): a 2025 server asks the client with a server-to-client request, which a 2026-07-28 client cannot receive; ' +
-  'the gate does not yet turn it into an input_required result and the retry back into the answer';
-const MODERN_SERVER_TO_LEGACY_CLIENT =
-  'pending (MRTR, issue 16 point 4): the gate does not yet turn a 2026-07-28 input_required result into the ' +
-  'server-to-client request a 2025-11-25 client can answer; today that client gets an error naming the revision it needs';
-
-/** Checks that wait for the gate's Multi Round-Trip Request translation, being built alongside: run, reported as todo. */
-function pending(server: ServerEra, mode: ClientMode, check: string): string | undefined {
-  if (check !== 'sampling' && check !== 'elicitation') return undefined;
-  if (server === 'legacy' && mode !== 'legacy') return LEGACY_SERVER_TO_MODERN_CLIENT;
-  if (server === 'modern' && mode === 'legacy') return MODERN_SERVER_TO_LEGACY_CLIENT;
-  return undefined;
-}
-
 /** Runs the whole battery with the SDK client in one mode, on one connection through the gate. */
 async function battery(gate: GateProcess, key: string, mode: ClientMode): Promise<Report> {
   const { stdout } = await run(python, [BATTERY, `${gate.base}/mcp`, key, mode], { timeout: 120_000 });
@@ -113,8 +98,7 @@ for (const [serverName, era] of SERVERS) {
         });
 
         for (const [check, expected] of Object.entries(EXPECTED)) {
-          const todo = pending(era, mode, check);
-          test(`${check}: it ${BEHAVIOUR[check]}`, todo === undefined ? {} : { todo }, () => {
+          test(`${check}: it ${BEHAVIOUR[check]}`, () => {
             const { error, charged, ...seen } = report.checks[check]!;
             assert.equal(error, undefined, `the SDK client raised: ${error}`);
             assert.deepEqual(seen, expected.fields);

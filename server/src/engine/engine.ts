@@ -5,11 +5,14 @@ import type { CallRequest, Caller, Denial, DenyReason, KeyRecord, RateLimitStatu
 import { hashApiKey } from '../keys/apiKey.ts';
 import { memoize } from '../memo.ts';
 import { BackendFailure } from '../proxy/backend.ts';
-import { ErrorCode, isObject, type JsonObject, type JsonRpcAnswer, type JsonRpcErrorBody } from '../proxy/jsonrpc.ts';
+import { envelopeVersion, META_CLIENT_CAPABILITIES } from '../proxy/eras.ts';
+import { ErrorCode, isObject, type JsonObject, type JsonRpcAnswer, type JsonRpcErrorBody, type JsonRpcId } from '../proxy/jsonrpc.ts';
 import { listTools } from '../proxy/listTools.ts';
-import type { ClientChannel, Upstream } from '../proxy/upstream.ts';
+import type { AnswerOutcome, ClientChannel, Upstream } from '../proxy/upstream.ts';
 import { LedgerUnavailableError, type Charge, type Ledger, type Reservation } from '../store/ledger.ts';
 import { admit, type Admission } from './admit.ts';
+import { asksTheOldWay, EraBridge } from './eraBridge.ts';
+import { HeldCalls, InputChannel, type HeldCall } from './heldCalls.ts';
 import { argumentsDigest, MAX_PENDING_REQUEST_STATES, REQUEST_STATE_TTL_MS, RequestStateSeal, type Opened, type RetryBinding } from './requestState.ts';
 import type { ToolCall } from './toolCall.ts';
 
@@ -46,6 +49,8 @@ interface Settled {
   creditsCharged: number;
   /** False when the ledger could not record the settlement: the answer must not be given out. */
   recorded: boolean;
+  /** An `input_required` answer for a held call, its envelope made already. */
+  sealed?: true;
 }
 
 /** Where a call stands after admission: going ahead (with its reservation, if charged), or answered already. */
@@ -84,6 +89,13 @@ function retryBinding(keyHash: string | undefined, method: string, params: JsonO
 function withServerState(params: JsonObject, serverState: string | undefined): JsonObject {
   const { requestState: _envelope, ...rest } = params;
   return serverState === undefined ? rest : { ...rest, requestState: serverState };
+}
+
+/** A 2026-07-28 request from a client that can give elicitation or sampling: a 2025 server's request for them is held for its retry. */
+function asksForInputItself(params: JsonObject): boolean {
+  if (envelopeVersion(params) === undefined) return false;
+  const capabilities = (params._meta as JsonObject)[META_CLIENT_CAPABILITIES];
+  return isObject(capabilities) && (isObject(capabilities.elicitation) || isObject(capabilities.sampling));
 }
 
 function fail(code: number, message: string, data?: unknown): { error: JsonRpcErrorBody } {
@@ -147,6 +159,10 @@ export class Engine {
   readonly #offeredTools = new Set<string>();
   /** Seals the `requestState` of interim `input_required` answers to the key and request of their first attempt. */
   readonly #requestStates: RequestStateSeal;
+  /** Asks 2025 clients, the 2025 way, for the input 2026-07-28 servers ask for by `input_required`. */
+  readonly #eraBridge = new EraBridge();
+  /** 2025 servers' calls held open for a 2026-07-28 client's retry, which carries the input they asked for. */
+  readonly #held = new HeldCalls<Settled>();
 
   constructor(policyEngine: PolicyEngine, ledger: Ledger, upstream: Upstream, options: EngineOptions) {
     this.policyEngine = policyEngine;
@@ -164,6 +180,12 @@ export class Engine {
    */
   async learnTools(timeoutMs: number): Promise<void> {
     for (const tool of await listTools(this.upstream, timeoutMs)) this.#offeredTools.add(tool.name);
+  }
+
+  /** A client's answer to a request the gate or a server sent it. */
+  answer(id: JsonRpcId, answer: JsonRpcAnswer, from: { origin: string; keyHash: string | undefined }): AnswerOutcome {
+    const outcome = this.#eraBridge.answer(id, answer, from);
+    return outcome === 'unknown' ? this.upstream.answer(id, answer, from) : outcome;
   }
 
   /** The key record for a presented key, if it is stored (active or not). */
@@ -198,6 +220,7 @@ export class Engine {
       const opened = this.authorize(caller) ?? this.#openRetry(caller.record, 'tools/call', call.params);
       if ('body' in opened) return opened;
       retry = opened.retry;
+      if (retry.held !== undefined) return this.#resume(caller, call, retry, channel);
     }
     const request: CallRequest = { tool, argBytes: chargedInputBytes(this.policyEngine.policy, tool, args) };
     if (retry) request.credits = retry.credits;
@@ -208,9 +231,12 @@ export class Engine {
     }
     const charge = admission.reservation?.charges[0];
     const params = retry ? withServerState(call.params, retry.serverState) : call.params;
-    const settled = await this.#run('tools/call', params, channel, admission.reservation, charge);
+    const credits = charge?.credits ?? callPrice(this.policyEngine.policy, request);
+    const settled = asksForInputItself(params)
+      ? await this.#runHoldable(params, channel, admission.reservation, charge, caller.record, credits)
+      : await this.#run('tools/call', params, channel, admission.reservation, charge);
     if (!settled.recorded) return this.#unrecorded(admission.record);
-    return admitted(admission, this.#sealInterim(settled.body, caller.record, 'tools/call', call.params, charge?.credits ?? callPrice(this.policyEngine.policy, request)));
+    return admitted(admission, settled.sealed ? settled.body : this.#sealInterim(settled.body, caller.record, 'tools/call', call.params, credits));
   }
 
   /**
@@ -299,21 +325,76 @@ export class Engine {
     return { admitted: true, reservation, rateLimit: decision.rateLimit, record: decision.record };
   }
 
+  /**
+   * A 2026-07-28 client's tool call: run as `#run` does, except that when the server asks the client
+   * for input mid-call (a 2025 server's request), the call is held open and the client is answered
+   * `input_required`; its charge stays reserved until the call ends.
+   */
+  async #runHoldable(params: JsonObject, channel: ClientChannel, reservation: Reservation | undefined, charge: Charge | undefined, record: KeyRecord | undefined, credits: number): Promise<Settled> {
+    const input = new InputChannel(channel, params);
+    const forwarded = this.upstream.forward('tools/call', params, input, this.options.callTimeoutMs);
+    const held = this.#held.hold(input, forwarded, (ended, waiting) => this.#settleEnded(ended, reservation, charge, waiting));
+    return this.#nextOf(held, retryBinding(record?.keyHash, 'tools/call', params), credits);
+  }
+
+  /** A retry naming a held call: the server gets the client's input, and the retry waits for what the call does next. */
+  async #resume(caller: Caller, call: ToolCall, retry: Opened, channel: ClientChannel): Promise<Outcome> {
+    const held = this.#held.find(retry.held!);
+    if (!held) {
+      const message = 'the call this requestState continues has ended (no retry came before it timed out, or the server ended it); call it again without requestState; nothing was charged for it';
+      return plain(caller.record, fail(ErrorCode.InvalidParams, message, { reason: 'request_state_expired' }));
+    }
+    held.channel.target = channel;
+    const from = { origin: held.channel.origin, keyHash: held.channel.keyHash };
+    for (const [id, answer] of held.channel.takeAnswers(call.params.inputResponses)) this.upstream.answer(id, answer, from);
+    const settled = await this.#nextOf(held, retryBinding(caller.record?.keyHash, 'tools/call', call.params), retry.credits);
+    if (!settled.recorded) return this.#unrecorded(caller.record);
+    return plain(caller.record, settled.sealed ? settled.body : this.#sealInterim(settled.body, caller.record, 'tools/call', call.params, retry.credits));
+  }
+
+  /** What a held call does next: asks for input (the client gets `input_required` with an envelope naming the call), or ends. */
+  async #nextOf(held: HeldCall<Settled>, binding: RetryBinding, credits: number): Promise<Settled> {
+    const next = await this.#held.wait(held);
+    if (!next.asked) return held.settlement!;
+    const requestState = this.#requestStates.seal(binding, { serverState: undefined, credits, held: held.id });
+    return { body: { result: { resultType: 'input_required', inputRequests: held.channel.inputRequests(), requestState } }, creditsCharged: 0, recorded: true, sealed: true };
+  }
+
+  /** Settles a held call once it has ended; refunded if no client request was waiting for its result. */
+  async #settleEnded(ended: { body: JsonRpcAnswer } | { error: unknown }, reservation: Reservation | undefined, charge: Charge | undefined, waiting: boolean): Promise<Settled> {
+    if ('error' in ended) return this.#failed(ended.error, reservation, charge);
+    return this.#settleAnswer(ended.body, reservation, charge, waiting ? undefined : 'the call ended with no retry waiting for its result');
+  }
+
+  /** Keeps or refunds an answered call's charge durably: refunded for `refund`, else as `refundReason` says. */
+  async #settleAnswer(body: JsonRpcAnswer, reservation: Reservation | undefined, charge: Charge | undefined, refund: string | undefined): Promise<Settled> {
+    if (!reservation || !charge) return { body, creditsCharged: 0, recorded: true };
+    const reason = refund ?? refundReason(body, this.options.refundOnFailure);
+    const recorded = await this.#settle(reservation, charge, reason);
+    return { body, creditsCharged: reason === null ? charge.credits : 0, recorded };
+  }
+
+  /** A call the server could not answer: refunded, and the client told so. */
+  async #failed(error: unknown, reservation: Reservation | undefined, charge: Charge | undefined): Promise<Settled> {
+    if (!(error instanceof BackendFailure)) throw error;
+    const recorded = reservation && charge ? await this.#settle(reservation, charge, error.message) : true;
+    const note = reservation && recorded ? ' You were not charged for this call.' : '';
+    return { body: fail(error.code ?? ErrorCode.BackendUnavailable, `${error.message}.${note}`, { reason: `backend_${error.kind}` }), creditsCharged: 0, recorded };
+  }
+
   /** Forwards one request and, if it carries a charge, keeps or refunds the charge durably. */
   async #run(method: string, params: JsonObject | undefined, channel: ClientChannel, reservation: Reservation | undefined, charge: Charge | undefined): Promise<Settled> {
     let body: JsonRpcAnswer;
+    let unfinished: string | undefined;
     try {
-      body = await this.upstream.forward(method, params, channel, this.options.callTimeoutMs);
+      const upstream = this.upstream;
+      const { callTimeoutMs } = this.options;
+      body = await upstream.forward(method, params, channel, callTimeoutMs);
+      if (asksTheOldWay(channel, body)) ({ body, failure: unfinished } = await this.#eraBridge.complete(upstream, method, params, body, channel, callTimeoutMs));
     } catch (error) {
-      if (!(error instanceof BackendFailure)) throw error;
-      const recorded = reservation && charge ? await this.#settle(reservation, charge, error.message) : true;
-      const note = reservation && recorded ? ' You were not charged for this call.' : '';
-      return { body: fail(error.code ?? ErrorCode.BackendUnavailable, `${error.message}.${note}`, { reason: `backend_${error.kind}` }), creditsCharged: 0, recorded };
+      return this.#failed(error, reservation, charge);
     }
-    if (!reservation || !charge) return { body, creditsCharged: 0, recorded: true };
-    const reason = refundReason(body, this.options.refundOnFailure);
-    const recorded = await this.#settle(reservation, charge, reason);
-    return { body, creditsCharged: reason === null ? charge.credits : 0, recorded };
+    return this.#settleAnswer(body, reservation, charge, unfinished);
   }
 
   /** Settles a charge durably; false if the ledger could not record it. */

@@ -36,6 +36,8 @@ export interface FirstAttempt {
   serverState: string | undefined;
   /** The credits the first attempt was priced at: the retry is charged that, whatever the price is by then. */
   credits: number;
+  /** The call the gate holds open for the retry (a 2025 server's, see `heldCalls.ts`), if any. */
+  held?: string | undefined;
 }
 
 /** Why a presented `requestState` is refused (`error.data.reason`). */
@@ -82,6 +84,7 @@ interface Payload {
   u: string;
   s: string | null;
   c: number;
+  h?: string;
 }
 
 function canonical(value: unknown): string {
@@ -111,7 +114,8 @@ function isPayload(value: unknown): value is Payload {
     typeof value.x === 'number' &&
     typeof value.u === 'string' &&
     (value.s === null || typeof value.s === 'string') &&
-    typeof value.c === 'number'
+    typeof value.c === 'number' &&
+    (value.h === undefined || typeof value.h === 'string')
   );
 }
 
@@ -152,6 +156,7 @@ export class RequestStateSeal {
       u: nonce,
       s: attempt.serverState ?? null,
       c: attempt.credits,
+      ...(attempt.held === undefined ? {} : { h: attempt.held }),
     };
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', this.#key, iv).setAAD(AAD);
@@ -190,7 +195,7 @@ export class RequestStateSeal {
     if (!this.#pending.delete(payload.u)) {
       return { problem: 'request_state_used', message: `requestState has been used already: each one answers a single retry; ${CALL_AGAIN}` };
     }
-    return { opened: { serverState: payload.s ?? undefined, credits: payload.c, nonce: payload.u, expiresAt: payload.x } };
+    return { opened: { serverState: payload.s ?? undefined, credits: payload.c, held: payload.h, nonce: payload.u, expiresAt: payload.x } };
   }
 
   /** Gives an opened envelope back, when its retry was refused before it ran (no credits, a rate limit): it may be presented again. */

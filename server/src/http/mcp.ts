@@ -215,7 +215,7 @@ export class McpEndpoint {
 
   #answer(message: JsonRpcResponse, session: Session | undefined, apiKey: string | undefined): void {
     const from = { origin: session?.id ?? '', keyHash: this.#engine.lookup(apiKey)?.keyHash };
-    const outcome = this.#engine.upstream.answer(message.id as JsonRpcId, answerOf(message), from);
+    const outcome = this.#engine.answer(message.id as JsonRpcId, answerOf(message), from);
     if (outcome === 'unknown') throw new HttpError(400, `no request with id ${JSON.stringify(message.id)} is waiting for an answer (it may have timed out)`);
     if (outcome === 'forbidden') throw new HttpError(403, 'that request was sent to another client');
   }

@@ -36,7 +36,8 @@ export function envelopeVersion(params: JsonObject | undefined): unknown {
 /**
  * A client request's params as a server of the given era takes them. A modern server gets the
  * envelope: the client's own when it sent one (its capabilities decide what the server may ask it
- * for), else the gate's, declaring no client capabilities. A legacy server gets the params without
+ * for), else the gate's, declaring the capabilities `withAnswerableCapabilities` put in `_meta`, or
+ * none. A legacy server gets the params without
  * the envelope, which handshake-era servers may refuse.
  */
 export function paramsForServer(modernServer: boolean, params: JsonObject | undefined, clientInfo: JsonObject): JsonObject | undefined {
@@ -44,12 +45,28 @@ export function paramsForServer(modernServer: boolean, params: JsonObject | unde
   if (modernServer === enveloped) return params;
   const meta = isObject(params?._meta) ? params._meta : {};
   if (modernServer) {
-    return { ...params, _meta: { ...meta, [META_PROTOCOL_VERSION]: LATEST_MODERN_VERSION, [META_CLIENT_INFO]: clientInfo, [META_CLIENT_CAPABILITIES]: {} } };
+    const capabilities = isObject(meta[META_CLIENT_CAPABILITIES]) ? meta[META_CLIENT_CAPABILITIES] : {};
+    return { ...params, _meta: { ...meta, [META_PROTOCOL_VERSION]: LATEST_MODERN_VERSION, [META_CLIENT_INFO]: clientInfo, [META_CLIENT_CAPABILITIES]: capabilities } };
   }
   const legacyMeta: JsonObject = {};
   for (const [key, value] of Object.entries(meta)) if (!ENVELOPE_KEYS.includes(key)) legacyMeta[key] = value;
   const { _meta: _envelope, ...rest } = params!;
   return Object.keys(legacyMeta).length > 0 ? { ...rest, _meta: legacyMeta } : rest;
+}
+
+/** What a 2025 client can be asked through the gate by a 2026-07-28 server's `input_required` (see `engine/eraBridge.ts`). */
+const ANSWERABLE_CAPABILITIES = ['elicitation', 'sampling'];
+
+/**
+ * A 2025 client's request params for a 2026-07-28 server, declaring the capabilities of its session
+ * the gate can ask it for on the server's behalf; the params unchanged when it declared none of them.
+ */
+export function withAnswerableCapabilities(params: JsonObject | undefined, declared: JsonObject): JsonObject | undefined {
+  const capabilities: JsonObject = {};
+  for (const name of ANSWERABLE_CAPABILITIES) if (isObject(declared[name])) capabilities[name] = declared[name];
+  if (Object.keys(capabilities).length === 0) return params;
+  const meta = isObject(params?._meta) ? params._meta : {};
+  return { ...params, _meta: { ...meta, [META_CLIENT_CAPABILITIES]: capabilities } };
 }
 
 /** Whether a client notification means anything to a server of the given era. */

@@ -10,7 +10,7 @@ import {
   type JsonRpcRequest,
 } from './jsonrpc.ts';
 import { isLogLevel, LOG_LEVELS, SessionLogLevels } from './logLevels.ts';
-import { isModernVersion } from './eras.ts';
+import { envelopeVersion, isModernVersion, withAnswerableCapabilities } from './eras.ts';
 import { rootsList, sameRoots, type Root } from './roots.ts';
 import { ServerListens } from './serverListens.ts';
 import { relatedTaskOf, TaskOwners, tenantOf } from './tasks.ts';
@@ -150,11 +150,12 @@ export class Relay implements Upstream {
   #send(method: string, params: JsonObject | undefined, channel: ClientChannel, timeoutMs: number): Promise<JsonRpcAnswer> {
     const clientToken = progressTokenOf(params);
     const entry: InFlight = { upstreamId: 0, channel, progressToken: clientToken, upstreamToken: undefined };
-    let upstreamParams = params;
+    // A 2025 session's client is asked for input by the gate when a 2026-07-28 server needs it: the server must know it can be.
+    let upstreamParams = channel.client && this.#modernServer && envelopeVersion(params) === undefined ? withAnswerableCapabilities(params, channel.client.capabilities) : params;
     if (clientToken !== undefined) {
       // Two clients may pick the same token: upstream, each request gets one of the gate's own.
       entry.upstreamToken = `pg-${this.#nextProgressToken++}`;
-      upstreamParams = { ...params, _meta: { ...(params!._meta as JsonObject), progressToken: entry.upstreamToken } };
+      upstreamParams = { ...upstreamParams, _meta: { ...(upstreamParams!._meta as JsonObject), progressToken: entry.upstreamToken } };
       this.#byProgressToken.set(entry.upstreamToken, entry);
     }
     const forwarded = this.backend.request(method, upstreamParams, timeoutMs);
