@@ -41,3 +41,15 @@ export async function pythonWithMcp(): Promise<{ python: string } | { skip: stri
   await run(python, ['-m', 'pip', 'install', '--quiet', ...(await configuredIndexArgs(python)), PYTHON_MCP], { timeout: 600_000 });
   return { python };
 }
+
+/** The python for a test file's SDK tests, and why they are skipped when they are (outside CI only). */
+export async function sdkPython(): Promise<{ python: string; skip: string | false }> {
+  const found = await pythonWithMcp();
+  return 'skip' in found ? { python: '', skip: found.skip } : { python: found.python, skip: false };
+}
+
+/** Runs a script of test/python/ and returns the JSON object it prints last. */
+export async function runPythonJson<T>(python: string, script: string, args: readonly string[], timeoutMs = 60_000): Promise<T> {
+  const { stdout } = await run(python, [path.join(ROOT, 'test', 'python', script), ...args], { timeout: timeoutMs });
+  return JSON.parse(stdout.trim().split('\n').at(-1)!) as T;
+}

@@ -1,19 +1,13 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { describe, test } from 'node:test';
 import { GateProcess, ROOT } from '../helpers/gate.ts';
-import { pythonWithMcp } from '../helpers/python.ts';
+import { runPythonJson, sdkPython } from '../helpers/python.ts';
 
-const run = promisify(execFile);
-const CLIENT = path.join(ROOT, 'test', 'python', 'mrtr_client.py');
 const PYTHON_SERVER = path.join(ROOT, 'test', 'python', 'mrtr_server.py');
 const TS_SERVER = path.join(ROOT, 'test', 'fixtures', 'modernBackend.ts');
 
-const found = await pythonWithMcp();
-const skip = 'skip' in found ? found.skip : false;
-const python = 'python' in found ? found.python : '';
+const { python, skip } = await sdkPython();
 
 interface Seen {
   protocolVersion: string;
@@ -24,8 +18,7 @@ interface Seen {
 
 /** The SDK client pinned to 2026-07-28 calls `tool`, answering the server's elicitation with `name`, and retries by itself. */
 async function mrtrClient(gate: GateProcess, key: string, tool: string, text: string, name: string): Promise<Seen> {
-  const { stdout } = await run(python, [CLIENT, `${gate.base}/mcp`, key, tool, text, name], { timeout: 60_000 });
-  return JSON.parse(stdout.trim().split('\n').at(-1)!) as Seen;
+  return runPythonJson<Seen>(python, 'mrtr_client.py', [`${gate.base}/mcp`, key, tool, text, name]);
 }
 
 /** Usage events of a key, as `status:credits`, sorted. */

@@ -1,18 +1,12 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { describe, test } from 'node:test';
 import { GateProcess, ROOT } from '../helpers/gate.ts';
-import { pythonWithMcp } from '../helpers/python.ts';
+import { runPythonJson, sdkPython } from '../helpers/python.ts';
 
-const run = promisify(execFile);
-const CLIENT = path.join(ROOT, 'test', 'python', 'client.py');
 const MODERN_SERVER = path.join(ROOT, 'test', 'python', 'modern_server.py');
 
-const found = await pythonWithMcp();
-const skip = 'skip' in found ? found.skip : false;
-const python = 'python' in found ? found.python : '';
+const { python, skip } = await sdkPython();
 
 interface Seen {
   protocolVersion: string;
@@ -24,8 +18,7 @@ interface Seen {
 
 /** Runs the SDK client script against the gate: it lists, calls `tool` and reads, or fails on anything the SDK rejects. */
 async function sdkClient(gate: GateProcess, key: string, mode: string, tool: string, text: string): Promise<Seen> {
-  const { stdout } = await run(python, [CLIENT, `${gate.base}/mcp`, key, mode, tool, text], { timeout: 60_000 });
-  return JSON.parse(stdout.trim().split('\n').at(-1)!) as Seen;
+  return runPythonJson<Seen>(python, 'client.py', [`${gate.base}/mcp`, key, mode, tool, text]);
 }
 
 const MODES = [

@@ -1,18 +1,12 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { before, describe, test } from 'node:test';
 import { GateProcess, ROOT } from '../helpers/gate.ts';
-import { pythonWithMcp } from '../helpers/python.ts';
+import { runPythonJson, sdkPython } from '../helpers/python.ts';
 
-const run = promisify(execFile);
-const BATTERY = path.join(ROOT, 'test', 'python', 'battery.py');
 const SERVER = path.join(ROOT, 'test', 'python', 'battery_server.py');
 
-const found = await pythonWithMcp();
-const skip = 'skip' in found ? found.skip : false;
-const python = 'python' in found ? found.python : '';
+const { python, skip } = await sdkPython();
 
 /** What the SDK client saw in one check (or the error it raised), and the credits its key lost meanwhile. */
 interface Seen {
@@ -75,8 +69,7 @@ const BEHAVIOUR: Record<string, string> = {
 
 /** Runs the whole battery with the SDK client in one mode, on one connection through the gate. */
 async function battery(gate: GateProcess, key: string, mode: ClientMode): Promise<Report> {
-  const { stdout } = await run(python, [BATTERY, `${gate.base}/mcp`, key, mode], { timeout: 120_000 });
-  return JSON.parse(stdout.trim().split('\n').at(-1)!) as Report;
+  return runPythonJson<Report>(python, 'battery.py', [`${gate.base}/mcp`, key, mode], 120_000);
 }
 
 for (const [serverName, era] of SERVERS) {

@@ -18,9 +18,8 @@ import anyio
 import mcp_types as types
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.runner import _serve_modern_stream  # pyright: ignore[reportPrivateUsage]
-from mcp.server.stdio import stdio_server
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from modern_only import serve_modern_only
 
 app = MCPServer("python-battery", instructions="The Python SDK battery's server.")
 
@@ -110,10 +109,7 @@ async def complete(ref: types.PromptReference | types.ResourceTemplateReference,
 
 
 async def serve_modern() -> None:
-    server = app._lowlevel_server  # pyright: ignore[reportPrivateUsage]
-    async with server.lifespan(server) as state:
-        async with stdio_server() as (read_stream, write_stream):
-            await _serve_modern_stream(server, read_stream, write_stream, lifespan_state=state, raise_exceptions=False)
+    await serve_modern_only(app)
 
 
 if __name__ == "__main__":

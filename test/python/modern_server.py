@@ -7,8 +7,7 @@ knows nothing older would refuse it. Tools: echo. Resources: test://python.
 
 import anyio
 from mcp.server.mcpserver import MCPServer
-from mcp.server.runner import _serve_modern_stream  # pyright: ignore[reportPrivateUsage]
-from mcp.server.stdio import stdio_server
+from modern_only import serve_modern_only
 
 app = MCPServer("python-modern", instructions="A Python SDK server of the 2026-07-28 era.")
 
@@ -26,10 +25,7 @@ def python_resource() -> str:
 
 
 async def main() -> None:
-    server = app._lowlevel_server  # pyright: ignore[reportPrivateUsage]
-    async with server.lifespan(server) as state:
-        async with stdio_server() as (read_stream, write_stream):
-            await _serve_modern_stream(server, read_stream, write_stream, lifespan_state=state, raise_exceptions=False)
+    await serve_modern_only(app)
 
 
 if __name__ == "__main__":

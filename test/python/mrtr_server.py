@@ -12,8 +12,7 @@ import anyio
 from pydantic import BaseModel
 
 from mcp.server.mcpserver import Elicit, MCPServer, Resolve
-from mcp.server.runner import _serve_modern_stream  # pyright: ignore[reportPrivateUsage]
-from mcp.server.stdio import stdio_server
+from modern_only import serve_modern_only
 
 app = MCPServer("python-mrtr", instructions="A Python SDK server with a Multi Round-Trip tool.")
 
@@ -33,10 +32,7 @@ def greet(who: Annotated[Name, Resolve(ask_name)], text: str = "hello") -> str:
 
 
 async def main() -> None:
-    server = app._lowlevel_server  # pyright: ignore[reportPrivateUsage]
-    async with server.lifespan(server) as state:
-        async with stdio_server() as (read_stream, write_stream):
-            await _serve_modern_stream(server, read_stream, write_stream, lifespan_state=state, raise_exceptions=False)
+    await serve_modern_only(app)
 
 
 if __name__ == "__main__":
