@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { GateProcess, ROOT, waitFor } from '../helpers/gate.ts';
+import { collectEvents, type Message } from '../helpers/sse.ts';
 
 const MODERN = '2026-07-28';
 const MODERN_BACKEND = path.join(ROOT, 'test', 'fixtures', 'modernBackend.ts');
 const SUBSCRIPTION_ID = 'io.modelcontextprotocol/subscriptionId';
 
-type Message = { id?: number | string; method?: string; params?: any; result?: any; error?: any };
 
 interface Listening {
   status: number;
@@ -16,14 +16,6 @@ interface Listening {
   refusal: any;
   messages: Message[];
   close(): void;
-}
-
-function parseEvents(text: string): Message[] {
-  return text
-    .split('\n\n')
-    .map((block) => block.split('\n').filter((line) => line.startsWith('data: ')).map((line) => line.slice(6)).join('\n'))
-    .filter(Boolean)
-    .map((data) => JSON.parse(data) as Message);
 }
 
 /** Sends `subscriptions/listen` as a 2026-07-28 client does, and reads the stream it opens as it arrives. */
@@ -50,21 +42,7 @@ async function listen(gate: GateProcess, notifications: unknown, options: { key?
     listening.refusal = JSON.parse(await response.text());
     return listening;
   }
-  void (async () => {
-    const decoder = new TextDecoder();
-    let buffered = '';
-    try {
-      for await (const chunk of response.body!) {
-        buffered += decoder.decode(chunk, { stream: true });
-        const end = buffered.lastIndexOf('\n\n');
-        if (end < 0) continue;
-        messages.push(...parseEvents(buffered.slice(0, end)));
-        buffered = buffered.slice(end + 2);
-      }
-    } catch {
-      // aborted by close()
-    }
-  })();
+  void collectEvents(response.body!, messages);
   return listening;
 }
 

@@ -9,13 +9,13 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, test } from 'node:test';
 import { GateProcess, ROOT, waitFor, type Reply } from '../helpers/gate.ts';
+import { collectEvents, parseEvents, type Message } from '../helpers/sse.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const FILESYSTEM = path.join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-filesystem', 'dist', 'index.js');
 const EVERYTHING = path.join(ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
 const VERSION = '2025-11-25';
 
-type Message = { id?: number | string; method?: string; params?: any; result?: any; error?: any };
 
 function writeConfig(file: string, config: unknown): void {
   fs.writeFileSync(`${file}.tmp`, JSON.stringify(config));
@@ -32,14 +32,6 @@ async function startGate(config: unknown): Promise<{ gate: GateProcess; configFi
 function messagesOf(reply: Reply): Message[] {
   if (!reply.headers.get('content-type')?.includes('text/event-stream')) return reply.json === undefined ? [] : [reply.json];
   return parseEvents(reply.text);
-}
-
-function parseEvents(text: string): Message[] {
-  return text
-    .split('\n\n')
-    .map((block) => block.split('\n').filter((line) => line.startsWith('data: ')).map((line) => line.slice(6)).join('\n'))
-    .filter(Boolean)
-    .map((data) => JSON.parse(data) as Message);
 }
 
 /** Opens a session as an SDK client does; `key` is sent with every request of it. */
@@ -73,22 +65,7 @@ async function liveStream(gate: GateProcess, method: 'GET' | 'POST', headers: Re
     signal: controller.signal,
   });
   const messages: Message[] = [];
-  const ended = (async () => {
-    if (!response.body) return;
-    const decoder = new TextDecoder();
-    let buffered = '';
-    try {
-      for await (const chunk of response.body) {
-        buffered += decoder.decode(chunk, { stream: true });
-        const end = buffered.lastIndexOf('\n\n');
-        if (end < 0) continue;
-        messages.push(...parseEvents(buffered.slice(0, end)));
-        buffered = buffered.slice(end + 2);
-      }
-    } catch {
-      // aborted by close()
-    }
-  })();
+  const ended = response.body ? collectEvents(response.body, messages) : Promise.resolve();
   const stream = { status: response.status, messages, ended, close: () => controller.abort() };
   after(() => stream.close());
   return stream;
