@@ -121,53 +121,67 @@ test('server-filesystem: a keyless client cannot re-root the shared server; ever
   assert.equal(gate.stderr.split('Secure MCP Filesystem Server running').length, startsBefore, 'the server was not restarted');
 });
 
-const everything = await startGate({
+const EVERYTHING_CONFIG = {
   serverCommand: process.execPath,
   serverArgs: [EVERYTHING, 'stdio'],
   globalRateLimitPerMin: 0,
   toolPricing: { 'simulate-research-query': { creditsPerCall: 5 } },
-});
-const gate = everything.gate;
+};
+const gate = (await startGate(EVERYTHING_CONFIG)).gate;
 
-function rpc(method: string, params: Record<string, unknown>, key: string | undefined, id = 1): Promise<Reply> {
-  return gate.mcp({ jsonrpc: '2.0', id, method, params }, key === undefined ? {} : { key });
+function rpcOn(target: GateProcess, method: string, params: Record<string, unknown>, key: string | undefined, id = 1): Promise<Reply> {
+  return target.mcp({ jsonrpc: '2.0', id, method, params }, key === undefined ? {} : { key });
 }
 
-async function startResearch(key: string): Promise<string> {
-  const created = await rpc('tools/call', { name: 'simulate-research-query', arguments: { topic: 'tenancy' }, task: { ttl: 60_000 } }, key);
+function rpc(method: string, params: Record<string, unknown>, key: string | undefined, id = 1): Promise<Reply> {
+  return rpcOn(gate, method, params, key, id);
+}
+
+async function startResearch(target: GateProcess, key: string): Promise<string> {
+  const created = await rpcOn(target, 'tools/call', { name: 'simulate-research-query', arguments: { topic: 'tenancy' }, task: { ttl: 60_000 } }, key);
   const taskId = created.json.result?.task?.taskId;
   assert.equal(typeof taskId, 'string', created.text);
   return taskId;
 }
 
-test('server-everything tasks: a 0-credit key cannot list, get, read or cancel another key\'s task; the owner can, and its result is not charged again', async () => {
-  const owner = (await gate.createKey({ credits: 100 })).key;
-  const thief = (await gate.createKey({ credits: 0 })).key;
-  const taskId = await startResearch(owner);
-  assert.equal(await gate.balance(owner), 95);
+/** Two keys on one server-everything behind `target`: the one without credits gets nothing of the other's tasks. */
+async function tasksStayTheOwners(target: GateProcess): Promise<void> {
+  const owner = (await target.createKey({ credits: 100 })).key;
+  const thief = (await target.createKey({ credits: 0 })).key;
+  const taskId = await startResearch(target, owner);
+  assert.equal(await target.balance(owner), 95);
 
-  const listed = await rpc('tasks/list', {}, thief);
+  const listed = await rpcOn(target, 'tasks/list', {}, thief);
   assert.deepEqual(listed.json.result.tasks, []);
-  const unknown = await rpc('tasks/get', { taskId: 'no-such-task' }, thief);
   for (const method of ['tasks/get', 'tasks/result', 'tasks/cancel']) {
-    const refused = await rpc(method, { taskId }, thief);
+    const unknown = await rpcOn(target, method, { taskId: 'no-such-task' }, thief);
+    const refused = await rpcOn(target, method, { taskId }, thief);
     assert.equal(refused.json.error?.code, -32602, `${method}: ${refused.text}`);
     // Answered exactly as for a task that does not exist: nothing tells the thief the id is real.
     assert.equal(refused.json.error.message.replace(taskId, 'no-such-task'), unknown.json.error.message, method);
   }
-  assert.equal((await rpc('tasks/list', {}, undefined)).status, 401);
+  assert.equal((await rpcOn(target, 'tasks/list', {}, undefined)).status, 401);
 
-  assert.deepEqual((await rpc('tasks/list', {}, owner)).json.result.tasks.map((task: { taskId: string }) => task.taskId), [taskId]);
-  assert.equal((await rpc('tasks/get', { taskId }, owner)).json.result.taskId, taskId);
-  const result = await rpc('tasks/result', { taskId }, owner);
+  assert.deepEqual((await rpcOn(target, 'tasks/list', {}, owner)).json.result.tasks.map((task: { taskId: string }) => task.taskId), [taskId]);
+  assert.equal((await rpcOn(target, 'tasks/get', { taskId }, owner)).json.result.taskId, taskId);
+  const result = await rpcOn(target, 'tasks/result', { taskId }, owner);
   assert.match(textOf(result), /Research Report: tenancy/);
-  assert.equal(await gate.balance(owner), 95, 'tasks/result is not a second charge');
-  assert.equal((await rpc('tasks/result', { taskId }, thief)).json.error?.code, -32602, 'a finished task stays the owner\'s');
+  assert.equal(await target.balance(owner), 95, 'tasks/result is not a second charge');
+  assert.equal((await rpcOn(target, 'tasks/result', { taskId }, thief)).json.error?.code, -32602, 'a finished task stays the owner\'s');
 
-  const second = await startResearch(owner);
-  assert.equal((await rpc('tasks/cancel', { taskId: second }, thief)).json.error?.code, -32602);
-  assert.equal((await rpc('tasks/get', { taskId: second }, owner)).json.result.status, 'working');
-  assert.equal((await rpc('tasks/cancel', { taskId: second }, owner)).json.result.status, 'cancelled');
+  const second = await startResearch(target, owner);
+  assert.equal((await rpcOn(target, 'tasks/cancel', { taskId: second }, thief)).json.error?.code, -32602);
+  assert.equal((await rpcOn(target, 'tasks/get', { taskId: second }, owner)).json.result.status, 'working');
+  assert.equal((await rpcOn(target, 'tasks/cancel', { taskId: second }, owner)).json.result.status, 'cancelled');
+}
+
+test('server-everything tasks: a 0-credit key cannot list, get, read or cancel another key\'s task; the owner can, and its result is not charged again', () =>
+  tasksStayTheOwners(gate),
+);
+
+test('the same holds with isolation "key", where each key has a server-everything of its own', async () => {
+  const isolated = (await startGate({ ...EVERYTHING_CONFIG, isolation: 'key' })).gate;
+  await tasksStayTheOwners(isolated);
 });
 
 test('sessions are bound to the key that opened them: another key, no key, or a key on a keyless session is refused as unknown (POST, GET, DELETE)', async () => {
