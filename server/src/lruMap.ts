@@ -2,6 +2,7 @@
 export class LruMap<K, V> {
   readonly capacity: number;
   readonly #entries = new Map<K, V>();
+  #dropped = 0;
 
   constructor(capacity: number) {
     this.capacity = capacity;
@@ -9,6 +10,11 @@ export class LruMap<K, V> {
 
   get size(): number {
     return this.#entries.size;
+  }
+
+  /** How many entries were dropped to stay within the capacity. */
+  get dropped(): number {
+    return this.#dropped;
   }
 
   get(key: K): V | undefined {
@@ -19,9 +25,22 @@ export class LruMap<K, V> {
     return value;
   }
 
+  /** The value, without counting this as a use. */
+  peek(key: K): V | undefined {
+    return this.#entries.get(key);
+  }
+
   set(key: K, value: V): void {
     this.#entries.delete(key);
     this.#entries.set(key, value);
-    if (this.#entries.size > this.capacity) this.#entries.delete(this.#entries.keys().next().value!);
+    if (this.#entries.size > this.capacity) {
+      this.#entries.delete(this.#entries.keys().next().value!);
+      this.#dropped++;
+    }
+  }
+
+  /** The entries, least recently used first. */
+  [Symbol.iterator](): IterableIterator<[K, V]> {
+    return this.#entries[Symbol.iterator]();
   }
 }

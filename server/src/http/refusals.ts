@@ -1,4 +1,5 @@
 import { gcra } from '../gate/gcra.ts';
+import { LruMap } from '../lruMap.ts';
 
 const MINUTE_MS = 60_000;
 
@@ -44,16 +45,14 @@ const TOP_ADDRESSES = 10;
  */
 export class RefusedTraffic {
   #limitPerMin: number;
-  readonly #maxAddresses: number;
   /** Least recently refused first. */
-  readonly #addresses = new Map<string, AddressEntry>();
+  readonly #addresses: LruMap<string, AddressEntry>;
   readonly #byReason = new Map<string, number>();
   #total = 0;
-  #dropped = 0;
 
   constructor(options: RefusalOptions) {
     this.#limitPerMin = options.limitPerMin;
-    this.#maxAddresses = options.maxAddresses;
+    this.#addresses = new LruMap(options.maxAddresses);
   }
 
   get limitPerMin(): number {
@@ -67,7 +66,8 @@ export class RefusedTraffic {
   /** Seconds until the address may be refused again, when it is over its limit now; else undefined. */
   retryAfterSeconds(address: string, now: number): number | undefined {
     if (this.#limitPerMin <= 0) return undefined;
-    const entry = this.#addresses.get(address);
+    // A check is not a refusal: it leaves the address where it is in the table.
+    const entry = this.#addresses.peek(address);
     if (entry?.tat === undefined) return undefined;
     const bucket = gcra(entry.tat, now, this.#limitPerMin, MINUTE_MS);
     return bucket.allowed ? undefined : Math.max(1, Math.ceil(bucket.retryAfterMs / 1000));
@@ -75,12 +75,7 @@ export class RefusedTraffic {
 
   /** Counts a refused request; it takes from the address's limit unless it is the 429 itself. */
   record(address: string, reason: string, now: number): void {
-    let entry = this.#addresses.get(address);
-    if (entry) this.#addresses.delete(address);
-    else {
-      entry = { refused: 0, lastAt: now, tat: undefined };
-      if (this.#addresses.size >= this.#maxAddresses) this.#dropOldest();
-    }
+    const entry = this.#addresses.get(address) ?? { refused: 0, lastAt: now, tat: undefined };
     this.#addresses.set(address, entry);
     entry.refused++;
     entry.lastAt = now;
@@ -105,14 +100,8 @@ export class RefusedTraffic {
       byReason: Object.fromEntries(this.#byReason),
       topAddresses: top.map(([address, entry]) => ({ address, refused: entry.refused, lastAt: new Date(entry.lastAt).toISOString() })),
       tracked: this.#addresses.size,
-      dropped: this.#dropped,
+      dropped: this.#addresses.dropped,
       limitPerMin: this.#limitPerMin,
     };
-  }
-
-  #dropOldest(): void {
-    const [oldest] = this.#addresses.keys();
-    this.#addresses.delete(oldest!);
-    this.#dropped++;
   }
 }
