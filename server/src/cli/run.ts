@@ -11,7 +11,7 @@ export interface RunOptions {
   /** The config file to watch, when the settings were read from it, and how to read them again when it changes. */
   reload?: { file: string; readAt: number; settings: () => GateSettings };
   /** Extra lines for the banner, given the running gate. */
-  extraBanner?: (gate: RunningGate) => string[];
+  extraBanner?: (gate: RunningGate) => Promise<string[]>;
 }
 
 function log(line: string): void {
@@ -37,7 +37,7 @@ export async function runGate(settings: GateSettings, options: RunOptions): Prom
   } else if (admin.file) {
     lines.push(`  Admin key     in ${admin.file} (print it with --show-admin-key)`);
   }
-  lines.push(...(options.extraBanner?.(gate) ?? []));
+  lines.push(...((await options.extraBanner?.(gate)) ?? []));
   process.stdout.write(`${lines.join('\n')}\n`);
 
   const watcher = options.reload && reloadOnChange(gate, options.reload.file, options.reload.settings, { log, readAt: options.reload.readAt });
