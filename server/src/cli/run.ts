@@ -4,6 +4,7 @@ import { describeServer } from '../proxy/connect.ts';
 import { reloadOnChange } from '../hotReload.ts';
 import { startGate, type RunningGate } from '../service.ts';
 import { VERSION } from '../version.ts';
+import { UsageError } from './args.ts';
 import { adminKeyFile, keptSecret, newAdminKey } from './secrets.ts';
 
 export interface RunOptions {
@@ -14,12 +15,20 @@ export interface RunOptions {
   extraBanner?: (gate: RunningGate) => Promise<string[]>;
 }
 
+function stateOf(settings: GateSettings, gate: RunningGate): string {
+  if (settings.redis) return `Redis at ${gate.engine.ledger.location}, shared with every gate given the same URL`;
+  return settings.stateFile === ':memory:' ? 'in memory only (--no-state): nothing is kept' : path.resolve(settings.stateFile);
+}
+
 function log(line: string): void {
   process.stderr.write(`paygate: ${line}\n`);
 }
 
 /** Starts a gate in the foreground, prints where it is, and stops it cleanly on SIGINT, SIGTERM or SIGHUP (its terminal closed). */
 export async function runGate(settings: GateSettings, options: RunOptions): Promise<void> {
+  if (settings.redis && settings.adminKey === undefined) {
+    throw new UsageError('with --redis-url every gate must accept the same admin key: give it with --admin-key or adminKey in the config');
+  }
   const admin = settings.adminKey === undefined
     ? keptSecret(adminKeyFile(settings.stateFile), newAdminKey)
     : { value: settings.adminKey, created: false, file: undefined };
@@ -29,7 +38,7 @@ export async function runGate(settings: GateSettings, options: RunOptions): Prom
     `PayGate ${VERSION} is gating: ${settings.servers.map(describeServer).join('; ')}`,
     `  MCP endpoint  ${gate.url}`,
     `  Admin API     ${base}  (header X-Admin-Key)`,
-    `  State         ${settings.stateFile === ':memory:' ? 'in memory only (--no-state): nothing is kept' : path.resolve(settings.stateFile)}`,
+    `  State         ${stateOf(settings, gate)}`,
   ];
   if (admin.created || options.showAdminKey) {
     const where = admin.file ? `saved to ${admin.file} (mode 0600); shown only now, or with --show-admin-key` : 'not saved';
