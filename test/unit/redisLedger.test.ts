@@ -7,6 +7,7 @@ import type { CallRequest, KeyRecord, Policy } from '../../server/src/gate/types
 import { LedgerUnavailableError, type Reservation } from '../../server/src/store/contract.ts';
 import { openRedisLedger, type RedisLedgerOptions } from '../../server/src/store/redis/connection.ts';
 import type { RedisLedger } from '../../server/src/store/redis/ledger.ts';
+import { UNRECORDED_REASON } from '../../server/src/store/redis/settler.ts';
 import { RedisServer } from '../helpers/redis.ts';
 import { keyRecord, policy } from '../helpers/records.ts';
 
@@ -285,6 +286,85 @@ describe('Redis ledger: settlement', () => {
       monitor.disconnect();
       watcher.disconnect();
       admin.disconnect();
+    }
+  });
+});
+
+describe('Redis ledger: outages', () => {
+  test('with Redis down calls are refused naming Redis, failure is set, and both clear once it is back', async () => {
+    const own = await RedisServer.start();
+    try {
+      const ledger = await ledgerOn(newPrefix(), {}, own);
+      const key = await ledger.insert(newKey({ credits: 10 }));
+      const engine = new PolicyEngine(policy());
+      const record = await ledger.findByHash(key.keyHash);
+      await own.kill();
+      await eventually(() => ledger.failure !== undefined, 'the ledger to notice');
+      assert.match(ledger.failure!.message, new RegExp(`Redis at redis://127\\.0\\.0\\.1:${own.port}`));
+      await assert.rejects(
+        ledger.admit(engine, { record, presentedKey: true, clientIp: undefined }, calls('t'), Date.now()),
+        (error: Error) => error instanceof LedgerUnavailableError && error.message.includes(`127.0.0.1:${own.port}`),
+      );
+      await own.restart();
+      await eventually(() => ledger.failure === undefined, 'the ledger to reconnect', 15_000);
+      // The data is gone (no AOF): the key is stored again, and calls go through.
+      const again = await ledger.insert(newKey({ credits: 3 }));
+      const { decision } = await admitAs(ledger, engine, again.keyHash, calls('t'));
+      assert.ok(decision.allAllowed);
+    } finally {
+      await own.stop();
+    }
+  });
+
+  test('Redis stopped for 3 s with calls in flight: after it resumes nothing is charged twice and the balance is what was kept', async () => {
+    const own = await RedisServer.start({ appendOnly: true });
+    try {
+      const prefix = newPrefix();
+      const ledger = await ledgerOn(prefix, { commandTimeoutMs: 300 }, own);
+      const key = await ledger.insert(newKey({ credits: 1000 }));
+      const engine = new PolicyEngine(policy());
+      let kept = 0;
+      let running = true;
+      const worker = async () => {
+        while (running) {
+          try {
+            const { reservation } = await admitAs(ledger, engine, key.keyHash, calls('t'));
+            await sleep(20);
+            if (reservation) {
+              await ledger.settle(reservation, reservation.charges[0]!, null, Date.now());
+              kept++;
+            }
+          } catch (error) {
+            assert.ok(error instanceof LedgerUnavailableError, String(error));
+            await sleep(50);
+          }
+        }
+      };
+      const workers = Array.from({ length: 8 }, worker);
+      await sleep(300);
+      own.pause();
+      await sleep(3000);
+      own.resume();
+      await sleep(500);
+      running = false;
+      await Promise.all(workers);
+      await eventually(() => ledger.pendingRefunds === 0 && ledger.failure === undefined, 'the refunds owed to land');
+      assert.ok(kept > 0);
+      const after = await stored(ledger, key.id);
+      assert.equal(after.credits, 1000 - kept);
+      assert.equal(after.totalSpent, kept);
+      const events = await ledger.usage({ limit: 100_000 });
+      const charged = events.filter((event) => event.status === 'charged').length;
+      const overridden = events.filter((event) => event.status === 'refunded' && event.reason === UNRECORDED_REASON).length;
+      assert.equal(charged - overridden, kept, 'every kept charge is charged once; every other one refunded');
+      const raw = new Redis(own.url);
+      try {
+        assert.deepEqual(await raw.hmget(`{${prefix}}:key:${key.id}`, 'inflightCalls', 'inflightCredits'), ['0', '0'], 'nothing is left in flight');
+      } finally {
+        raw.disconnect();
+      }
+    } finally {
+      await own.stop();
     }
   });
 });
