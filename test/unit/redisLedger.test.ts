@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
@@ -7,6 +8,10 @@ import type { CallRequest, KeyRecord, Policy } from '../../server/src/gate/types
 import { LedgerUnavailableError, type Reservation } from '../../server/src/store/contract.ts';
 import { openRedisLedger, type RedisLedgerOptions } from '../../server/src/store/redis/connection.ts';
 import type { RedisLedger } from '../../server/src/store/redis/ledger.ts';
+import { openStateFile } from '../../server/src/store/open.ts';
+import { exportRedisToState, importStateToRedis } from '../../server/src/store/redis/transfer.ts';
+import type { UsageEvent } from '../../server/src/store/types.ts';
+import { tempDir } from '../helpers/tmp.ts';
 import { UNRECORDED_REASON } from '../../server/src/store/redis/settler.ts';
 import { RedisServer } from '../helpers/redis.ts';
 import { keyRecord, policy } from '../helpers/records.ts';
@@ -366,5 +371,54 @@ describe('Redis ledger: outages', () => {
     } finally {
       await own.stop();
     }
+  });
+});
+
+describe('Redis ledger: migration', () => {
+  test('SQLite → Redis → SQLite keeps keys with their ids and balances, events with their ids, and tool stats', async () => {
+    const dir = tempDir();
+    const source = path.join(dir, 'state.db');
+    const state = openStateFile(source);
+    const first = state.store.insertKey(newKey({ credits: 7, totalSpent: 3, totalCalls: 3, tags: { team: 'a' } }));
+    const second = state.store.insertKey(newKey({ credits: 1, namespace: 'other', active: false }));
+    const event = (id: number, status: UsageEvent['status'], credits: number, reason: string | null = null): UsageEvent => ({
+      id, at: Date.now() - 1000 + id, keyId: first.id, keyPrefix: first.keyPrefix, keyName: first.name, namespace: 'default', tool: 'search', credits, status, reason,
+    });
+    state.store.commit({
+      balances: [],
+      inserts: [event(1, 'charged', 1), event(2, 'charged', 2), event(3, 'denied', 0, 'insufficient_credits')],
+      toolStats: { stats: { search: { calls: 2, credits: 3, denied: 1 } }, throughEventId: 3 },
+    });
+    state.journal?.close();
+    state.store.close();
+
+    const prefix = newPrefix();
+    assert.deepEqual(await importStateToRedis(source, { url: server.url, keyPrefix: prefix }), { keys: 2, events: 3 });
+    await assert.rejects(importStateToRedis(source, { url: server.url, keyPrefix: prefix }), /already holds PayGate state/);
+    const ledger = await ledgerOn(prefix);
+    assert.deepEqual(await ledger.listKeys({}), [first, second]);
+    assert.deepEqual((await ledger.usage({ limit: 10 })).map((e) => [e.id, e.status, e.credits]), [[1, 'charged', 1], [2, 'charged', 2], [3, 'denied', 0]]);
+    assert.deepEqual(await ledger.denyReasons(), new Map([['insufficient_credits', 1]]));
+    assert.deepEqual(await ledger.keyTotals(), { keys: 2, activeKeys: 1, totalCredits: 8, totalSpent: 3, totalCalls: 3 });
+    const { reservation } = await admitAs(ledger, new PolicyEngine(policy()), first.keyHash, calls('search'));
+    await settleAll(ledger, reservation);
+    const [newest] = (await ledger.usage({ afterId: 3, limit: 10 }));
+    assert.equal(newest?.id, 4, 'event ids go on from the imported ones');
+    const inserted = await ledger.insert(newKey());
+    assert.equal(inserted.id, second.id + 1, 'key ids go on from the imported ones');
+
+    const target = path.join(dir, 'exported.db');
+    assert.deepEqual(await exportRedisToState({ url: server.url, keyPrefix: prefix }, target), { keys: 3, events: 4 });
+    const exported = openStateFile(target);
+    try {
+      assert.deepEqual(exported.store.listKeys({}), await ledger.listKeys({}));
+      assert.deepEqual(exported.store.usage({ limit: 10 }), await ledger.usage({ limit: 10 }));
+      assert.deepEqual(exported.store.toolStats().get('search'), { calls: 3, credits: 4, denied: 1 });
+      assert.equal(exported.store.nextEventId(), 5);
+    } finally {
+      exported.journal?.close();
+      exported.store.close();
+    }
+    await assert.rejects(exportRedisToState({ url: server.url, keyPrefix: prefix }, target), /exists already/);
   });
 });
