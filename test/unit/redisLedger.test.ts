@@ -4,11 +4,13 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { PolicyEngine } from '../../server/src/gate/policyEngine.ts';
+import { utcDay, utcMonth } from '../../server/src/gate/quota.ts';
 import type { CallRequest, KeyRecord, Policy } from '../../server/src/gate/types.ts';
 import { LedgerUnavailableError, type Reservation } from '../../server/src/store/contract.ts';
 import { openRedisLedger, type RedisLedgerOptions } from '../../server/src/store/redis/connection.ts';
 import type { RedisLedger } from '../../server/src/store/redis/ledger.ts';
 import { openStateFile } from '../../server/src/store/open.ts';
+import { PRELUDE } from '../../server/src/store/redis/lua/prelude.ts';
 import { exportRedisToState, importStateToRedis } from '../../server/src/store/redis/transfer.ts';
 import type { UsageEvent } from '../../server/src/store/types.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -420,5 +422,39 @@ describe('Redis ledger: migration', () => {
       exported.store.close();
     }
     await assert.rejects(exportRedisToState({ url: server.url, keyPrefix: prefix }, target), /exists already/);
+  });
+});
+
+describe('Redis ledger: Lua mirrors the pure policy', () => {
+  test('the UTC day and month computed in Lua are those of quota.ts, across leap years and month ends', async () => {
+    const client = new Redis(server.url);
+    try {
+      const samples = [0, Date.UTC(2000, 1, 29, 23, 59, 59, 999), Date.UTC(2024, 11, 31, 23, 59, 59, 999), Date.UTC(2100, 2, 1), Date.UTC(2026, 0, 1) - 1];
+      for (let i = 0; i < 200; i++) samples.push(Math.floor(Math.random() * Date.UTC(2200, 0, 1)));
+      const script = `${PRELUDE}\nlocal replies = {}\nfor i = 1, #ARGV do local d, m = civil(tonumber(ARGV[i])); replies[i] = d .. ' ' .. m end\nreturn replies`;
+      const replies = (await client.eval(script, 1, '{civil}', ...samples.map(String))) as string[];
+      assert.deepEqual(replies, samples.map((ms) => `${utcDay(ms)} ${utcMonth(ms)}`));
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  test('balances survive a Redis restart from its AOF with appendfsync always', async () => {
+    const own = await RedisServer.start({ appendOnly: true });
+    try {
+      const prefix = newPrefix();
+      const ledger = await ledgerOn(prefix, {}, own);
+      const key = await ledger.insert(newKey({ credits: 20 }));
+      const engine = new PolicyEngine(policy());
+      for (let i = 0; i < 5; i++) await settleAll(ledger, (await admitAs(ledger, engine, key.keyHash, calls('t'))).reservation);
+      await own.crash();
+      await own.restart();
+      await eventually(() => ledger.failure === undefined, 'the ledger to reconnect', 15_000);
+      const after = await stored(ledger, key.id);
+      assert.deepEqual([after.credits, after.totalSpent, after.totalCalls], [15, 5, 5]);
+      assert.equal((await ledger.usage({ limit: 10 })).length, 5);
+    } finally {
+      await own.stop();
+    }
   });
 });
