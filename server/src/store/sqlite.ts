@@ -29,7 +29,7 @@ export const DATABASE_ID = 'database-id';
 /** Meta entry: the last event id included in the stored per-tool totals. */
 const TOOL_STATS_THROUGH = 'tool-stats-through-event';
 /** Meta entry: the newest event id deleted by retention, so that ids are never given out twice. */
-const EVENTS_DELETED_THROUGH = 'events-deleted-through';
+export const EVENTS_DELETED_THROUGH = 'events-deleted-through';
 /** Events per multi-row INSERT when the ledger applies its journal. */
 const EVENTS_PER_INSERT = 64;
 
@@ -382,6 +382,13 @@ export class SqliteStore implements Store {
   insertKey(record: Omit<KeyRecord, 'id'>): KeyRecord {
     const { lastInsertRowid } = this.#insertKey.run(keyParams(record));
     return { ...record, id: Number(lastInsertRowid) };
+  }
+
+  /** Stores a key under its own id (migration from another store); the id must be free. */
+  restoreKey(record: KeyRecord): void {
+    this.#db
+      .prepare(`INSERT INTO keys (id, ${KEY_FIELDS.join(', ')}) VALUES (:id, ${KEY_FIELDS.map((c) => `:${c}`).join(', ')})`)
+      .run({ ...keyParams(record), id: record.id });
   }
 
   writeKey(record: KeyRecord): void {

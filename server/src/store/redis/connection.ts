@@ -104,6 +104,16 @@ async function connect(client: RedisClient, location: string): Promise<void> {
   }
 }
 
+/** One connection for tools that read or write a prefix directly (migration); the caller quits it. */
+export async function connectRedis(options: Pick<RedisLedgerOptions, 'url' | 'ioredis' | 'commandTimeoutMs'>): Promise<{ client: RedisClient; location: string }> {
+  const connection = options.ioredis ?? {};
+  const location = redisLocation(options.url, connection);
+  const client = createClient(parseUrl(options.url), connection, options.commandTimeoutMs ?? 30_000);
+  client.on('error', () => {});
+  await connect(client, location);
+  return { client, location };
+}
+
 /**
  * Connects to Redis (a second connection listens for admin changes), defines the ledger's scripts
  * and takes this instance's lease. Rejects with `LedgerUnavailableError`, naming the address, if
