@@ -18,6 +18,8 @@ async function main(argv: string[]): Promise<number | undefined> {
       return (await import('./cli/keys.ts')).runKeys(rest);
     case 'usage':
       return (await import('./cli/usageExport.ts')).runUsage(rest);
+    case 'redis':
+      return (await import('./cli/redis.ts')).runRedis(rest);
     case 'lsp':
       return (await import('./cli/lsp.ts')).runLsp(rest);
     case 'version':
@@ -32,7 +34,7 @@ async function main(argv: string[]): Promise<number | undefined> {
       process.stdout.write(MAIN_HELP);
       return command === undefined ? 2 : 0;
     default:
-      throw new UserFacingError(`unknown command "${command}"; the commands are wrap, validate, demo, keys, usage, lsp (see paygate-mcp --help)`, 2);
+      throw new UserFacingError(`unknown command "${command}"; the commands are wrap, validate, demo, keys, usage, redis, lsp (see paygate-mcp --help)`, 2);
   }
 }
 

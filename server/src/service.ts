@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { GateSettings } from './config/types.ts';
+import type { GateSettings, RedisSettings } from './config/types.ts';
 import { UserFacingError } from './errors.ts';
 import { Engine, UNKNOWN_TOOL, type EngineOptions } from './engine/engine.ts';
 import { PolicyEngine } from './gate/policyEngine.ts';
@@ -22,7 +22,6 @@ import { newKeyRecord } from './keys/fields.ts';
 import { describeServer, ServerSet } from './proxy/connect.ts';
 import type { Ledger } from './store/contract.ts';
 import { SqliteLedger } from './store/sqliteLedger.ts';
-import type { RedisConnectionOptions } from './store/redis/connection.ts';
 import { markLegacyImported, openLedger, openStateFile, StateFileError } from './store/open.ts';
 import { UsageRetention } from './store/retention.ts';
 import { VERSION } from './version.ts';
@@ -114,33 +113,12 @@ async function openSqlite(settings: GateSettings, now: number, log: (line: strin
 }
 
 /** The Redis ledger shared by every gate on the same URL and key prefix. Loaded only when asked for. */
-async function openRedis(redis: NonNullable<GateSettings['redis']>): Promise<Ledger> {
-  const { openRedisLedger } = await import('./store/redis/connection.ts');
-  const connection: RedisConnectionOptions = {};
-  if (redis.sentinels) Object.assign(connection, { sentinels: redis.sentinels, name: redis.sentinelName });
-  if (redis.clusterNodes) connection.cluster = redis.clusterNodes;
-  if (redis.tls) {
-    const { caFile, servername } = redis.tls;
-    connection.tls = { ...(caFile === undefined ? {} : { ca: readTlsFile(caFile) }), ...(servername === undefined ? {} : { servername }) };
-  }
+async function openRedis(redis: RedisSettings): Promise<Ledger> {
+  const [{ openRedisLedger }, { redisLedgerOptions }] = await Promise.all([import('./store/redis/connection.ts'), import('./store/redis/configured.ts')]);
   try {
-    return await openRedisLedger({
-      url: redis.url,
-      ioredis: connection,
-      ...(redis.keyPrefix === undefined ? {} : { keyPrefix: redis.keyPrefix }),
-      ...(redis.leaseMs === undefined ? {} : { leaseMs: redis.leaseMs }),
-      ...(redis.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: redis.commandTimeoutMs }),
-    });
+    return await openRedisLedger(redisLedgerOptions(redis));
   } catch (error) {
     throw new StartError((error as Error).message);
-  }
-}
-
-function readTlsFile(file: string): Buffer {
-  try {
-    return fs.readFileSync(file);
-  } catch (error) {
-    throw new StartError(`cannot read the Redis TLS CA file ${file}: ${(error as Error).message}`);
   }
 }
 

@@ -3,7 +3,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import shellQuote from 'shell-quote';
 import { UserFacingError } from '../errors.ts';
 import { loadConfigFile } from '../config/load.ts';
-import { DEFAULTS, type ConfigFile, type GateSettings, type IsolationFields, type ServerSpec } from '../config/types.ts';
+import { DEFAULTS, type ConfigFile, type GateSettings, type IsolationFields, type RedisSettings, type ServerSpec } from '../config/types.ts';
 import type { Isolation } from '../proxy/pool.ts';
 import { quotaLimits, type KeyFields } from '../keys/fields.ts';
 import type { ToolPolicy } from '../gate/types.ts';
@@ -170,7 +170,7 @@ export interface ResolveOptions {
   servers?: ServerSpec[];
 }
 
-function redisOf(flags: WrapFlags, file: ConfigFile): GateSettings['redis'] {
+function redisOf(flags: WrapFlags, file: ConfigFile): RedisSettings | undefined {
   const url = flags['redis-url'] ?? file.redisUrl;
   if (url === undefined) return undefined;
   if (!/^rediss?:\/\//.test(url)) throw new UsageError(`--redis-url must be a redis:// or rediss:// URL, not "${url}"`);

@@ -8,6 +8,8 @@ Usage:
   paygate-mcp keys import FILE [--state-file F]   import keys (JSON lines, or a paygate-mcp 2.x state file)
   paygate-mcp usage export --state-file F --since T --until T --format csv|jsonl [--out FILE]
                                                   write the usage events of a time range
+  paygate-mcp redis import|export --state-file F --redis-url URL
+                                                  move a ledger between SQLite and Redis
   paygate-mcp --version | --help
 `;
 

@@ -84,6 +84,9 @@ export interface RedisOptions {
   tls?: { caFile?: string; servername?: string };
 }
 
+/** Where the shared ledger is: the URL (`redisUrl`, `--redis-url`) and the `redis` block. */
+export type RedisSettings = RedisOptions & { url: string };
+
 /** A key the config creates if it does not exist yet, with its settings. */
 export interface ImportKeyEntry extends Omit<KeyFields, 'expiresIn' | 'expiresAt'> {
   credits: number;
@@ -119,7 +122,7 @@ export interface GateSettings {
   /** Requests on /mcp refused to one address without a valid key, per minute, before it gets 429; 0 = no limit. */
   refusedRequestLimitPerMin: number;
   /** The shared ledger, when state lives in Redis rather than in `stateFile`. */
-  redis: (RedisOptions & { url: string }) | undefined;
+  redis: RedisSettings | undefined;
 }
 
 export const DEFAULTS = {

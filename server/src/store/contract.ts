@@ -46,8 +46,14 @@ export interface Ledger {
   /** The per-tool stats row a tool's calls count under: the engine keeps rows to tools that exist. */
   toolStatsRow: (tool: string) => string;
 
-  /** The key with this SHA-256 hash, active or not; undefined if none (or it was rotated away). */
+  /**
+   * The key with this SHA-256 hash, active or not; undefined if none (or it was rotated away). The
+   * hot path's lookup: a shared store may answer from this instance's cache, whose settings are
+   * current up to a published invalidation and whose balance is as this instance last saw it.
+   * Nothing is decided on that balance (admission reads the store), nor shown from it.
+   */
   findByHash(hash: string): Promise<KeyRecord | undefined>;
+  /** The key as stored now, balance included. */
   findById(id: number): Promise<KeyRecord | undefined>;
 
   /**

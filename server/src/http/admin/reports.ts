@@ -86,7 +86,9 @@ export function reportRoutes(engine: Engine, info: GateInfo): Route[] {
           const unknown = denial.reason === 'missing_api_key' || denial.reason === 'invalid_api_key';
           throw new HttpError(unknown ? 401 : 403, denial.message, unknown ? { 'www-authenticate': apiKeyChallenge(denial) } : {});
         }
-        const { id: _id, ...view } = publicKey(caller.record!, now);
+        // Read afresh: other gates sharing the ledger may have spent from it since this one last looked.
+        const record = (await ledger.findById(caller.record!.id)) ?? caller.record!;
+        const { id: _id, ...view } = publicKey(record, now);
         return { json: view };
       },
     }),

@@ -102,7 +102,7 @@ export class RedisLedger implements Ledger {
   }
 
   async findById(id: number): Promise<KeyRecord | undefined> {
-    return (this.#cache.byId(id) ?? (await this.#read('id', String(id))))?.record;
+    return (await this.#read('id', String(id)))?.record;
   }
 
   async admit(policy: PolicyEngine, caller: Caller, calls: readonly CallRequest[], now: number): Promise<Admission> {

@@ -27,7 +27,13 @@ const EVENTS_PER_STEP = 1000;
 const MINUTE_MS = 60_000;
 
 async function withRedis<T>(target: RedisTarget, work: (client: RedisClient, location: string) => Promise<T>): Promise<T> {
-  const { client, location } = await connectRedis(target);
+  let connected: Awaited<ReturnType<typeof connectRedis>>;
+  try {
+    connected = await connectRedis(target);
+  } catch (error) {
+    throw new TransferError((error as Error).message);
+  }
+  const { client, location } = connected;
   try {
     return await work(client, location);
   } finally {
@@ -59,7 +65,7 @@ export async function importStateToRedis(stateFile: string, target: RedisTarget)
     const keys = new KeySpace(target.keyPrefix ?? DEFAULT_KEY_PREFIX);
     return await withRedis(target, async (client, location) => {
       if (await prefixInUse(client, keys)) {
-        throw new TransferError(`Redis at ${location} already holds PayGate state under the prefix ${keys.tag}: import into an empty prefix (another --redis-prefix, or delete those keys first)`);
+        throw new TransferError(`Redis at ${location} already holds PayGate state under the prefix ${keys.tag}: import into an empty prefix (another --key-prefix, or delete those keys first)`);
       }
       const keyCount = await copyKeys(store, client, keys);
       const events = await copyEvents(store, client, keys);
