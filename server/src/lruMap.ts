@@ -39,6 +39,14 @@ export class LruMap<K, V> {
     }
   }
 
+  delete(key: K): boolean {
+    return this.#entries.delete(key);
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+
   /** The entries, least recently used first. */
   [Symbol.iterator](): IterableIterator<[K, V]> {
     return this.#entries[Symbol.iterator]();

@@ -20,7 +20,8 @@ import { displayPrefix, hashApiKey } from './keys/apiKey.ts';
 import { importKeys, parseKeyImport, type ImportedKey } from './keys/import.ts';
 import { newKeyRecord } from './keys/fields.ts';
 import { describeServer, ServerSet } from './proxy/connect.ts';
-import type { Ledger } from './store/ledger.ts';
+import type { Ledger } from './store/contract.ts';
+import { SqliteLedger } from './store/sqliteLedger.ts';
 import { markLegacyImported, openLedger, openStateFile, StateFileError } from './store/open.ts';
 import { UsageRetention } from './store/retention.ts';
 import { VERSION } from './version.ts';
@@ -90,28 +91,26 @@ function configuredKeys(settings: GateSettings, now: number): ImportedKey[] {
 }
 
 /** Opens the state, refunds what a stopped gate left in flight, and imports the keys it should hold. */
-function prepareLedger(settings: GateSettings, now: number, log: (line: string) => void): Ledger {
+async function prepareLedger(settings: GateSettings, now: number, log: (line: string) => void): Promise<Ledger> {
   const state = openStateFile(settings.stateFile, settings.durability);
-  const ledger = openLedger(state);
+  const ledger = new SqliteLedger(openLedger(state));
   try {
-    const recovered = ledger.recoverInterrupted(now);
+    const recovered = await ledger.recoverInterrupted(now);
     if (recovered > 0) log(`refunded ${recovered} call(s) that the previous run admitted but never answered`);
     if (state.legacyJsonFile) {
       const parsed = parseKeyImport(fs.readFileSync(state.legacyJsonFile, 'utf8'), now);
       if (parsed.errors.length > 0) {
         throw new StateFileError(`cannot import the paygate-mcp 2.x state file ${state.legacyJsonFile}: ${parsed.errors.slice(0, 5).join('; ')}`);
       }
-      const imported = state.store.transaction(() => {
-        const outcome = importKeys(ledger, parsed.keys);
-        markLegacyImported(state);
-        return outcome.imported;
-      });
+      // Importing again after a stop in between changes nothing: stored keys are skipped.
+      const { imported } = await importKeys(ledger, parsed.keys);
+      markLegacyImported(state);
       log(`imported ${imported} key(s) from the paygate-mcp 2.x state file ${state.legacyJsonFile} into ${state.store.location} (the JSON file is left as it was)`);
     }
-    importKeys(ledger, configuredKeys(settings, now));
+    await importKeys(ledger, configuredKeys(settings, now));
     return ledger;
   } catch (error) {
-    ledger.close();
+    await ledger.close();
     throw error;
   }
 }
@@ -153,7 +152,7 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
   const now = options.now ?? Date.now;
   const log = options.log ?? (() => {});
   const startedAt = now();
-  const ledger = prepareLedger(settings, startedAt, log);
+  const ledger = await prepareLedger(settings, startedAt, log);
 
   const policyEngine = new PolicyEngine(policyOf(settings));
   const sessions = new SessionTable({
@@ -174,7 +173,7 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
       ...(options.backendStderr ? { backendStderr: options.backendStderr } : {}),
     });
   } catch (error) {
-    ledger.close();
+    await ledger.close();
     throw new StartError((error as Error).message);
   }
   const engine = new Engine(policyEngine, ledger, servers.upstream, { ...engineOptionsOf(settings), now });
@@ -244,12 +243,12 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
     port = await listen(server, settings.host, settings.port);
   } catch (error) {
     await servers.close();
-    ledger.close();
+    await ledger.close();
     const message = (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? `port ${settings.port} on ${settings.host} is already in use; pick another with --port` : (error as Error).message;
     throw new StartError(message);
   }
 
-  const retention = new UsageRetention(ledger.store, (error) => log(`usage retention could not delete old events: ${error.message}`), now);
+  const retention = new UsageRetention(ledger, (error) => log(`usage retention could not delete old events: ${error.message}`), now);
   retention.configure(settings.usageRetentionDays);
 
   const sweeper = setInterval(() => {
@@ -281,7 +280,7 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
       if (started.length > 0) await learnTools(engine, (line) => notes.push(line));
       current = { ...next, ...Object.fromEntries(FIXED_AT_START.map((field) => [field, current[field]])) };
       configProblems = [];
-      const { imported } = importKeys(ledger, configuredKeys(next, now()));
+      const { imported } = await importKeys(ledger, configuredKeys(next, now()));
       if (imported > 0) notes.push(`created ${imported} key(s) from importKeys`);
       for (const server of started) notes.push(`started ${server}`);
       for (const server of stopped) notes.push(`stopping ${server} once its calls in flight are done`);
@@ -305,7 +304,7 @@ export async function startGate(options: StartOptions): Promise<RunningGate> {
         server.closeAllConnections();
         await closed;
         await servers.close();
-        ledger.close();
+        await ledger.close();
       })();
       return closing;
     },

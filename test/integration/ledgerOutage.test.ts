@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { parseWrapFlags, resolveSettings } from '../../server/src/cli/args.ts';
 import { hashApiKey } from '../../server/src/keys/apiKey.ts';
 import { startGate } from '../../server/src/service.ts';
+import type { SqliteLedger } from '../../server/src/store/sqliteLedger.ts';
 import { ADMIN_KEY, BACKEND, waitFor } from '../helpers/gate.ts';
 
 const KEY = `pg_${'cd'.repeat(24)}`;
@@ -14,9 +15,10 @@ test('while the ledger cannot be written, calls and admin changes are refused an
   const gate = await startGate({ settings, adminKey: ADMIN_KEY });
   t.after(() => gate.close());
   const { ledger } = gate.engine;
-  const commit = ledger.store.commit.bind(ledger.store);
+  const { store } = (ledger as SqliteLedger).local;
+  const commit = store.commit.bind(store);
   let diskFull = true;
-  ledger.store.commit = (batch) => {
+  store.commit = (batch) => {
     if (diskFull) throw new Error('ENOSPC: no space left on device');
     commit(batch);
   };
@@ -35,7 +37,7 @@ test('while the ledger cannot be written, calls and admin changes are refused an
 
   const refused = await call();
   assert.match(refused.error?.message ?? '', /cannot record charges right now, so the call was not made and nothing was charged.*ENOSPC/);
-  assert.equal(ledger.findByHash(hashApiKey(KEY))!.credits, 10);
+  assert.equal((await ledger.findByHash(hashApiKey(KEY)))!.credits, 10);
   const down = await health();
   assert.equal(down.status, 503);
   assert.match(down.json.reason ?? '', /the ledger cannot be written: ENOSPC/);
@@ -51,5 +53,5 @@ test('while the ledger cannot be written, calls and admin changes are refused an
   diskFull = false;
   await waitFor('/health to answer 200', async () => ((await health()).status === 200 ? true : undefined), 5000);
   assert.ok((await call()).result);
-  assert.equal(ledger.findByHash(hashApiKey(KEY))!.credits, 9);
+  assert.equal((await ledger.findByHash(hashApiKey(KEY)))!.credits, 9);
 });

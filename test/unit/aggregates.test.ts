@@ -3,7 +3,8 @@ import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { Ledger } from '../../server/src/store/ledger.ts';
+import { InProcessLedger } from '../../server/src/store/ledger.ts';
+import { SqliteLedger } from '../../server/src/store/sqliteLedger.ts';
 import { UsageRetention } from '../../server/src/store/retention.ts';
 import { openLedger, openStateFile } from '../../server/src/store/open.ts';
 import type { Store } from '../../server/src/store/types.ts';
@@ -152,11 +153,11 @@ test('retention deletes old events in small steps, oldest first, and leaves tota
   const before = { ...kept(ledger.store), key: ledger.store.findKeyByHash('k') };
   const nextId = ledger.store.nextEventId();
 
-  const retention = new UsageRetention(ledger.store, (error) => assert.fail(error), () => NOW + 5000);
+  const retention = new UsageRetention(new SqliteLedger(ledger), (error) => assert.fail(error), () => NOW + 5000);
   retention.configure(30);
   retention.stop();
   const steps: number[] = [];
-  for (let deleted = retention.step(); deleted > 0; deleted = retention.step()) steps.push(deleted);
+  for (let deleted = await retention.step(); deleted > 0; deleted = await retention.step()) steps.push(deleted);
   assert.deepEqual(steps, [1000, 1000, 500]);
   const left = ledger.store.usage({ limit: 5000 });
   assert.equal(left.length, 500);
@@ -164,11 +165,11 @@ test('retention deletes old events in small steps, oldest first, and leaves tota
   assert.deepEqual({ ...kept(ledger.store), key: ledger.store.findKeyByHash('k') }, before);
 
   retention.configure(0);
-  assert.equal(retention.step(), 0, 'retention 0 keeps everything');
-  const forever = new UsageRetention(ledger.store, (error) => assert.fail(error), () => NOW + 400 * DAY_MS);
+  assert.equal(await retention.step(), 0, 'retention 0 keeps everything');
+  const forever = new UsageRetention(new SqliteLedger(ledger), (error) => assert.fail(error), () => NOW + 400 * DAY_MS);
   forever.configure(1);
   forever.stop();
-  while (forever.step() > 0);
+  while ((await forever.step()) > 0);
   assert.equal(ledger.store.usage({ limit: 10 }).length, 0);
   ledger.close();
 
@@ -178,7 +179,7 @@ test('retention deletes old events in small steps, oldest first, and leaves tota
 });
 
 test('countKeys by tag still counts the rows, and agrees with the listing', () => {
-  const ledger = new Ledger(openStateFile(':memory:').store);
+  const ledger = new InProcessLedger(openStateFile(':memory:').store);
   for (let i = 0; i < 6; i++) {
     const { id: _id, ...fields } = keyRecord({ keyHash: `t${i}`, tags: { team: i % 2 ? 'red' : 'blue' } });
     ledger.insert(fields);

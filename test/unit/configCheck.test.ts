@@ -115,9 +115,10 @@ test('zero-meaning: a 0 that means "no limit" in one field and "free" or "never"
   assert.deepEqual(hints.map((d) => d.message.split('which here means ')[1]), ['no rate limit at all', 'every tool without its own price is free', 'calls never time out', '"a" is free']);
 });
 
-test('not-supported-yet: fields later versions act on are accepted but called out', () => {
-  const text = '{ "alertRules": [ { "type": "credits_low", "threshold": 5 } ], "redisUrl": "redis://h", "oauth": {}, "teams": [] }';
-  assert.deepEqual(summary(text).map((line) => line.split(' ')[0]), Array(4).fill('not-supported-yet'));
+test('not-supported-yet: fields later versions act on are accepted but called out; redisUrl and redis are acted on', () => {
+  const text = '{ "alertRules": [ { "type": "credits_low", "threshold": 5 } ], "redisUrl": "redis://h", "redis": { "leaseMs": 5000 }, "oauth": {}, "teams": [] }';
+  assert.deepEqual(summary(text).map((line) => line.split(' ')[0]), Array(3).fill('not-supported-yet'));
+  assert.equal(checkConfig('{ "redisUrl": "redis://h", "redis": { "keyPrefix": "a b" } }').diagnostics[0]!.message, 'redis.keyPrefix must be 1 to 64 letters, digits, _ . : or -');
 });
 
 test('diagnostics print as file:line:col severity code message', () => {

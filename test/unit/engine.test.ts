@@ -7,7 +7,8 @@ import { SessionTable } from '../../server/src/http/sessions.ts';
 import { GATE_ITSELF } from '../../server/src/proxy/listTools.ts';
 import { Relay } from '../../server/src/proxy/relay.ts';
 import { StdioBackend } from '../../server/src/proxy/stdio.ts';
-import { Ledger } from '../../server/src/store/ledger.ts';
+import { InProcessLedger } from '../../server/src/store/ledger.ts';
+import { SqliteLedger } from '../../server/src/store/sqliteLedger.ts';
 import { openStateFile } from '../../server/src/store/open.ts';
 import { BACKEND } from '../helpers/gate.ts';
 import { keyRecord, NOW, policy } from '../helpers/records.ts';
@@ -21,14 +22,14 @@ test('a call whose settlement cannot be written is not answered, and its caller 
     if (++commits === 2) throw new Error('no space left on device');
     commit(batch);
   };
-  const ledger = new Ledger(store);
+  const ledger = new InProcessLedger(store);
   const { id: _id, ...fields } = keyRecord({ credits: 10 });
   const record = ledger.insert(fields);
   const backend = new StdioBackend({ label: 'test', command: process.execPath, args: [BACKEND], env: {}, cwd: undefined, clientInfo: { name: 'test', version: '1' } });
   await backend.start();
   t.after(() => backend.close());
   const sessions = new SessionTable({ idleMs: 60_000, maxSessions: 10, maxKeyless: 10, maxKeylessPerAddress: 10, onEnd: () => {} });
-  const engine = new Engine(new PolicyEngine(policy()), ledger, new Relay(backend, sessions), {
+  const engine = new Engine(new PolicyEngine(policy()), new SqliteLedger(ledger), new Relay(backend, sessions), {
     refundOnFailure: false,
     callTimeoutMs: 5000,
     maxBatchSize: 100,

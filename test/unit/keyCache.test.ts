@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
-import { Ledger, type Reservation } from '../../server/src/store/ledger.ts';
+import { InProcessLedger, type LocalReservation } from '../../server/src/store/ledger.ts';
 import { openStateFile } from '../../server/src/store/open.ts';
 import { JournaledWriter } from '../../server/src/store/writer.ts';
 import { keyRecord, NOW } from '../helpers/records.ts';
@@ -10,9 +10,9 @@ import { tempDir } from '../helpers/tmp.ts';
 const CACHE = 8;
 const KEYS = 200;
 
-function journaledLedger(file: string): Ledger {
+function journaledLedger(file: string): InProcessLedger {
   const state = openStateFile(file);
-  return new Ledger(state.store, new JournaledWriter(state.store, state.journal!, state.recovered), CACHE);
+  return new InProcessLedger(state.store, new JournaledWriter(state.store, state.journal!, state.recovered), CACHE);
 }
 
 /** A small deterministic random sequence, so that a failure can be replayed. */
@@ -44,7 +44,7 @@ test('the key cache stays bounded over many keys, and balances stay exact when d
   let largest = 0;
 
   for (let round = 0; round < 300; round++) {
-    const calls: { hash: string; reservation: Reservation }[] = [];
+    const calls: { hash: string; reservation: LocalReservation }[] = [];
     for (let i = 0; i < 4; i++) {
       const hash = pick();
       calls.push({ hash, reservation: ledger.reserve(ledger.findByHash(hash)!, [{ tool: 'echo', credits: 1 + (round % 3) }], NOW) });
@@ -101,7 +101,7 @@ test('the key cache stays bounded over many keys, and balances stay exact when d
 });
 
 test('a flood of lookups alone cannot grow the key cache past twice its size', () => {
-  const ledger = new Ledger(openStateFile(':memory:').store, undefined, CACHE);
+  const ledger = new InProcessLedger(openStateFile(':memory:').store, undefined, CACHE);
   for (let i = 0; i < 100; i++) {
     const { id: _id, ...fields } = keyRecord({ keyHash: `lookup-${i}` });
     ledger.insert(fields);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import fs from 'node:fs';
 import { Journal, type JournalIo } from '../../server/src/store/journal.ts';
-import { Ledger } from '../../server/src/store/ledger.ts';
+import { InProcessLedger } from '../../server/src/store/ledger.ts';
 import { openLedger, openStateFile } from '../../server/src/store/open.ts';
 import { JournaledWriter } from '../../server/src/store/writer.ts';
 import type { LedgerBatch } from '../../server/src/store/types.ts';
@@ -12,7 +12,7 @@ import { tempDir } from '../helpers/tmp.ts';
 
 const { id: _id, ...template } = keyRecord({ credits: 10 });
 
-function memoryLedger(): { ledger: Ledger; commits: LedgerBatch[] } {
+function memoryLedger(): { ledger: InProcessLedger; commits: LedgerBatch[] } {
   const store = openStateFile(':memory:').store;
   const commits: LedgerBatch[] = [];
   const commit = store.commit.bind(store);
@@ -20,7 +20,7 @@ function memoryLedger(): { ledger: Ledger; commits: LedgerBatch[] } {
     commits.push(batch);
     commit(batch);
   };
-  return { ledger: new Ledger(store), commits };
+  return { ledger: new InProcessLedger(store), commits };
 }
 
 test('a lone reservation is on disk at once; those made while others are in flight share one write at the end of the turn', async () => {
@@ -90,7 +90,7 @@ test('admin changes are written at once and a rotated key is found only by its n
 });
 
 /** Resolves once `ledger` takes charges again; the ledger retries a failed write every second. */
-async function recovery(ledger: Ledger): Promise<void> {
+async function recovery(ledger: InProcessLedger): Promise<void> {
   for (const started = Date.now(); ledger.failure; ) {
     assert.ok(Date.now() - started < 5000, 'the ledger did not recover');
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -140,7 +140,7 @@ test('a settlement that cannot be written still settles: the kept charge is refu
   const state = openStateFile(file);
   state.journal!.close();
   const disk = diskThatFills();
-  const ledger = new Ledger(state.store, new JournaledWriter(state.store, Journal.open(`${file}.journal`, { syncEachLine: false, io: disk }), []));
+  const ledger = new InProcessLedger(state.store, new JournaledWriter(state.store, Journal.open(`${file}.journal`, { syncEachLine: false, io: disk }), []));
   const record = ledger.insert({ ...template, keyHash: 'k' });
   const a = ledger.reserve(record, [{ tool: 'echo', credits: 2 }], NOW);
   const b = ledger.reserve(record, [{ tool: 'search', credits: 3 }], NOW);
@@ -171,7 +171,7 @@ test('a settlement that cannot be written before the gate dies is refunded once 
   state.journal!.close();
   const disk = diskThatFills();
   const journal = Journal.open(`${file}.journal`, { syncEachLine: false, io: disk });
-  const ledger = new Ledger(state.store, new JournaledWriter(state.store, journal, []));
+  const ledger = new InProcessLedger(state.store, new JournaledWriter(state.store, journal, []));
   const record = ledger.insert({ ...template, keyHash: 'k' });
   const a = ledger.reserve(record, [{ tool: 'echo', credits: 2 }], NOW);
   await a.durable;

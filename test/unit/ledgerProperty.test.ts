@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import type { Ledger, Reservation } from '../../server/src/store/ledger.ts';
+import type { InProcessLedger, LocalReservation } from '../../server/src/store/ledger.ts';
 import { openLedger, openStateFile, type OpenedState } from '../../server/src/store/open.ts';
 import { keyRecord, NOW } from '../helpers/records.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -50,8 +50,8 @@ const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 class Run {
   readonly file: string;
   state!: OpenedState;
-  ledger!: Ledger;
-  inFlight: Reservation[] = [];
+  ledger!: InProcessLedger;
+  inFlight: LocalReservation[] = [];
   topUps = Array<number>(KEYS).fill(0);
   /** Tools (one per call) whose kept charge was acknowledged: they must be charged after any crash. */
   readonly answered = new Set<string>();
@@ -76,18 +76,18 @@ class Run {
   }
 
   /** Starts a call on `keyIndex` if it has the credits; undefined if not. */
-  reserve(keyIndex: number, credits: number): Reservation | undefined {
+  reserve(keyIndex: number, credits: number): LocalReservation | undefined {
     const record = this.ledger.findByHash(hashOf(keyIndex))!;
     if (record.credits < credits) return undefined;
     return this.ledger.reserve(record, [{ tool: `call-${this.#calls++}`, credits }], NOW);
   }
 
   /** Takes a call in flight out of the list to settle it. */
-  take(pick: number): Reservation | undefined {
+  take(pick: number): LocalReservation | undefined {
     return this.inFlight.length === 0 ? undefined : this.inFlight.splice(pick % this.inFlight.length, 1)[0];
   }
 
-  settle(reservation: Reservation, keep: boolean): Promise<void> {
+  settle(reservation: LocalReservation, keep: boolean): Promise<void> {
     return this.ledger.settle(reservation, reservation.charges[0]!, keep ? null : 'failed', NOW);
   }
 

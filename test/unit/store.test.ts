@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
-import { Ledger } from '../../server/src/store/ledger.ts';
+import { InProcessLedger } from '../../server/src/store/ledger.ts';
 import { markLegacyImported, openLedger, openStateFile, StateFileError } from '../../server/src/store/open.ts';
 import { APPLICATION_ID } from '../../server/src/store/sqlite.ts';
 import { keyRecord, NOW } from '../helpers/records.ts';
@@ -72,7 +72,7 @@ test('a paygate-mcp 2.x JSON state file is never written: its keys go to <file>.
 });
 
 test('usage queries page by cursor and filter by key, namespace and time', async () => {
-  const ledger = new Ledger(openStateFile(':memory:').store);
+  const ledger = new InProcessLedger(openStateFile(':memory:').store);
   const a = ledger.insert({ ...newKey, keyHash: 'a', namespace: 'red' });
   const b = ledger.insert({ ...newKey, keyHash: 'b', namespace: 'blue' });
   const call = async (record: typeof a, at: number) => {

@@ -4,7 +4,7 @@ import { chargedInputBytes, priceOf } from '../gate/pricing.ts';
 import type { CallRequest, Caller, DenyReason, Policy, QuotaLimits, ToolPolicy } from '../gate/types.ts';
 import { displayPrefix, generateApiKey, hashApiKey } from '../keys/apiKey.ts';
 import { newKeyRecord, quotaLimits, type KeyFields } from '../keys/fields.ts';
-import type { Ledger } from '../store/ledger.ts';
+import type { InProcessLedger } from '../store/ledger.ts';
 import { openLedger, openStateFile } from '../store/open.ts';
 
 export type { DenyReason, KeyFields, QuotaLimits, ToolPolicy };
@@ -61,7 +61,7 @@ export interface Verdict {
  */
 export class Gate {
   readonly #engine: PolicyEngine;
-  readonly #ledger: Ledger;
+  readonly #ledger: InProcessLedger;
   readonly #now: () => number;
 
   constructor(options: GateOptions = {}) {

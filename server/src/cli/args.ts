@@ -41,6 +41,7 @@ export const WRAP_OPTIONS = {
   'state-file': { type: 'string' },
   'no-state': { type: 'boolean' },
   durability: { type: 'string' },
+  'redis-url': { type: 'string' },
   'refund-on-failure': { type: 'boolean' },
   'trust-proxy': { type: 'boolean' },
   'allowed-origin': { type: 'string', multiple: true },
@@ -169,6 +170,14 @@ export interface ResolveOptions {
   servers?: ServerSpec[];
 }
 
+function redisOf(flags: WrapFlags, file: ConfigFile): GateSettings['redis'] {
+  const url = flags['redis-url'] ?? file.redisUrl;
+  if (url === undefined) return undefined;
+  if (!/^rediss?:\/\//.test(url)) throw new UsageError(`--redis-url must be a redis:// or rediss:// URL, not "${url}"`);
+  if (flags['no-state']) throw new UsageError('--no-state and --redis-url cannot be used together: with Redis, the state lives in Redis');
+  return { ...file.redis, url };
+}
+
 /** Merges flags over the config file over defaults. */
 export function resolveSettings(flags: WrapFlags, options: ResolveOptions = {}): GateSettings {
   let file: ConfigFile = {};
@@ -227,5 +236,6 @@ export function resolveSettings(flags: WrapFlags, options: ResolveOptions = {}):
       flags['refused-limit'] === undefined
         ? (file.refusedRequestLimitPerMin ?? DEFAULTS.refusedRequestLimitPerMin)
         : wholeNumber('--refused-limit', flags['refused-limit'], 0, 1_000_000),
+    redis: redisOf(flags, file),
   };
 }

@@ -42,8 +42,8 @@ export async function runDemo(argv: string[]): Promise<void> {
   settings.importKeys[demoKey.value] = { name: 'demo', credits: DEMO_CREDITS };
   await runGate(settings, {
     showAdminKey: values['show-admin-key'] ?? false,
-    extraBanner: (gate) => {
-      const credits = gate.engine.ledger.findByHash(hashApiKey(demoKey.value))?.credits ?? 0;
+    extraBanner: async (gate) => {
+      const credits = (await gate.engine.ledger.findByHash(hashApiKey(demoKey.value)))?.credits ?? 0;
       const call = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hello' } } });
       return [
         `  Demo API key  ${demoKey.value}  (${credits} credits left; kept in ${demoKey.file})`,

@@ -30,6 +30,9 @@ Usage: paygate-mcp wrap --server "<command>" [flags]
   --no-state              keep nothing on disk
   --durability <mode>     process (default): charges survive the gate being killed;
                           power: also a power loss (the journal is synced; slower)
+  --redis-url <url>       keep state in Redis (redis:// or rediss://user:pass@host:port/db)
+                          instead of --state-file, shared by every gate given the same URL;
+                          needs --admin-key (or adminKey), the same on every gate
   --admin-key <s>         admin key (default: made on first start, kept beside the state)
   --show-admin-key        print the kept admin key
   --import-key <k:n,...>  create these keys with n credits if they do not exist

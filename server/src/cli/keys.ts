@@ -1,10 +1,10 @@
 import { DEFAULTS } from '../config/types.ts';
 import { importKeys, parseKeyImport } from '../keys/import.ts';
-import { openLedger, openStateFile } from '../store/open.ts';
+import { openSqliteLedger } from '../store/sqliteLedger.ts';
 import { parseFlags, readInputFile, UsageError } from './args.ts';
 
 /** `paygate-mcp keys import FILE`: adds the keys in FILE to a state file (not while a gate is using it). */
-export function runKeys(argv: string[]): number {
+export async function runKeys(argv: string[]): Promise<number> {
   const { values, positionals } = parseFlags(argv, { 'state-file': { type: 'string' }, help: { type: 'boolean', short: 'h' } }, true);
   const [action, file, ...rest] = positionals;
   if (values.help || action === undefined) {
@@ -20,13 +20,13 @@ export function runKeys(argv: string[]): number {
     process.stderr.write(`paygate-mcp: nothing was imported; fix these in ${file}:\n${parsed.errors.map((line) => `  ${line}\n`).join('')}`);
     return 1;
   }
-  const ledger = openLedger(openStateFile(values['state-file'] ?? DEFAULTS.stateFile));
+  const ledger = openSqliteLedger(values['state-file'] ?? DEFAULTS.stateFile);
   try {
-    const outcome = importKeys(ledger, parsed.keys);
+    const outcome = await importKeys(ledger, parsed.keys);
     process.stdout.write(`imported ${outcome.imported} key(s); ${outcome.skipped} already present and left unchanged\n`);
     if (parsed.ignoredFields.length > 0) process.stdout.write(`fields PayGate does not use were ignored: ${parsed.ignoredFields.join(', ')}\n`);
   } finally {
-    ledger.close();
+    await ledger.close();
   }
   return 0;
 }

@@ -30,7 +30,7 @@ const atKey = (path: JsonPath) => ({ path, part: 'key' as const });
 const atValue = (path: JsonPath) => ({ path, part: 'value' as const });
 
 /** Fields PayGate reads but does not act on yet: leaving them silent would let users believe they work. */
-const NOT_YET = ['webhookUrl', 'webhookSecret', 'webhookMaxRetries', 'alertRules', 'teams', 'oauth', 'redisUrl', 'stripeWebhookSecret'] as const;
+const NOT_YET = ['webhookUrl', 'webhookSecret', 'webhookMaxRetries', 'alertRules', 'teams', 'oauth', 'stripeWebhookSecret'] as const;
 
 /**
  * The nearest offered name to each unknown one, per tool list (the daemon keeps a gate's list the

@@ -63,7 +63,25 @@ export interface ConfigFile extends IsolationFields {
   teams?: { name: string; budget?: number; quota?: Partial<QuotaLimits>; tags?: Record<string, string> }[];
   oauth?: { issuer?: string; accessTokenTtl?: number; refreshTokenTtl?: number; scopes?: string[] };
   redisUrl?: string;
+  redis?: RedisOptions;
   stripeWebhookSecret?: string;
+}
+
+/** How to reach Redis beyond its URL, and how gates share it (config `redis`, beside 2.9.0's `redisUrl`). */
+export interface RedisOptions {
+  /** Every Redis key of this gate starts with `{keyPrefix}:` (one hash slot); gates sharing a ledger use the same one. */
+  keyPrefix?: string;
+  /** How long an instance's reservations outlive its last heartbeat before another instance refunds them. */
+  leaseMs?: number;
+  /** How long a Redis command may take before the call is refused (and, if it ran after all, undone). */
+  commandTimeoutMs?: number;
+  /** Redis Sentinel: the sentinels and the name of the monitored master; the URL then gives only credentials, db and TLS. */
+  sentinels?: { host: string; port: number }[];
+  sentinelName?: string;
+  /** Redis Cluster: the seed nodes; the URL then gives only credentials and TLS. */
+  clusterNodes?: { host: string; port: number }[];
+  /** For rediss:// URLs: a CA file to trust besides the system's, and the server name to check. */
+  tls?: { caFile?: string; servername?: string };
 }
 
 /** A key the config creates if it does not exist yet, with its settings. */
@@ -100,6 +118,8 @@ export interface GateSettings {
   usageRetentionDays: number;
   /** Requests on /mcp refused to one address without a valid key, per minute, before it gets 429; 0 = no limit. */
   refusedRequestLimitPerMin: number;
+  /** The shared ledger, when state lives in Redis rather than in `stateFile`. */
+  redis: (RedisOptions & { url: string }) | undefined;
 }
 
 export const DEFAULTS = {

@@ -1,23 +1,23 @@
 import type { BatchDecision, PolicyEngine } from '../gate/policyEngine.ts';
 import type { CallRequest, Caller } from '../gate/types.ts';
-import type { Ledger, Reservation } from '../store/ledger.ts';
+import type { InProcessLedger, LocalReservation } from '../store/ledger.ts';
 
-/** A decision on calls, and the credits reserved for them when they go ahead under a key. */
-export interface Admission {
+/** A decision on calls, and the credits reserved for them in this process when they go ahead under a key. */
+export interface LocalAdmission {
   decision: BatchDecision;
   /** Debited already; the calls may be made once `durable` settles. */
-  reservation: Reservation | undefined;
+  reservation: LocalReservation | undefined;
 }
 
 /**
- * Decides on calls as one and acts on the decision: a refusal (in shadow mode, what would have been
- * one) of a stored key is recorded as a usage event of that key; calls that go ahead take their
- * rate-limit capacity and have their credits reserved. Callers without a stored key write nothing:
- * anyone can send those, so the transport counts them in memory instead. The gate's transports and
- * the `Gate` library both admit calls this way. Throws a `LedgerUnavailableError` when charges
- * cannot be recorded.
+ * Decides on calls as one and acts on the decision in this process's ledger: a refusal (in shadow
+ * mode, what would have been one) of a stored key is recorded as a usage event of that key; calls
+ * that go ahead take their rate-limit capacity and have their credits reserved, in the same
+ * synchronous step. Callers without a stored key write nothing: anyone can send those, so the
+ * transport counts them in memory instead. The SQLite ledger and the `Gate` library admit calls
+ * this way. Throws a `LedgerUnavailableError` when charges cannot be recorded.
  */
-export function admit(policy: PolicyEngine, ledger: Ledger, caller: Caller, calls: readonly CallRequest[], now: number): Admission {
+export function admit(policy: PolicyEngine, ledger: InProcessLedger, caller: Caller, calls: readonly CallRequest[], now: number): LocalAdmission {
   const decision = policy.evaluateBatch(caller, calls, now);
   if (!decision.allAllowed) {
     if (caller.record) ledger.recordRefusal(caller.record, calls[decision.failedIndex]?.tool ?? '', decision.reason, 'denied', now);

@@ -9,8 +9,7 @@ import { envelopeVersion, META_CLIENT_CAPABILITIES } from '../proxy/eras.ts';
 import { ErrorCode, isObject, type JsonObject, type JsonRpcAnswer, type JsonRpcErrorBody, type JsonRpcId } from '../proxy/jsonrpc.ts';
 import { listTools } from '../proxy/listTools.ts';
 import type { AnswerOutcome, ClientChannel, Upstream } from '../proxy/upstream.ts';
-import { LedgerUnavailableError, type Charge, type Ledger, type Reservation } from '../store/ledger.ts';
-import { admit, type Admission } from './admit.ts';
+import { LedgerUnavailableError, type Admission, type Charge, type Ledger, type Reservation } from '../store/contract.ts';
 import { asksTheOldWay, EraBridge } from './eraBridge.ts';
 import { HeldCalls, InputChannel, type HeldCall } from './heldCalls.ts';
 import { argumentsDigest, MAX_PENDING_REQUEST_STATES, REQUEST_STATE_TTL_MS, RequestStateSeal, type Opened, type RetryBinding } from './requestState.ts';
@@ -189,12 +188,12 @@ export class Engine {
   }
 
   /** The key record for a presented key, if it is stored (active or not). */
-  lookup(apiKey: string | undefined): KeyRecord | undefined {
+  async lookup(apiKey: string | undefined): Promise<KeyRecord | undefined> {
     return apiKey === undefined ? undefined : this.ledger.findByHash(this.#hashOf(apiKey));
   }
 
-  caller(credentials: Credentials): Caller {
-    return { record: this.lookup(credentials.apiKey), presentedKey: credentials.apiKey !== undefined, clientIp: credentials.clientIp };
+  async caller(credentials: Credentials): Promise<Caller> {
+    return { record: await this.lookup(credentials.apiKey), presentedKey: credentials.apiKey !== undefined, clientIp: credentials.clientIp };
   }
 
   /**
@@ -311,8 +310,7 @@ export class Engine {
   ): Promise<AdmissionResult> {
     let admission: Admission;
     try {
-      admission = admit(this.policyEngine, this.ledger, caller, calls, this.#now());
-      await admission.reservation?.durable;
+      admission = await this.ledger.admit(this.policyEngine, caller, calls, this.#now());
     } catch (error) {
       if (!(error instanceof LedgerUnavailableError)) throw error;
       return { admitted: false, outcome: this.#ledgerDown(caller.record, error) };

@@ -102,9 +102,10 @@ export class PolicyEngine {
   /**
    * Decides on several calls as one: they are admitted together or not at all. Each call counts
    * against rate limits and quotas as if made alone, in order; `failedIndex` names the first call
-   * that would be refused.
+   * that would be refused. `tats` replaces the engine's own rate-limit state (bucket name → TAT),
+   * for a ledger that keeps rate limits in a shared store and decides on a snapshot of them.
    */
-  evaluateBatch(caller: Caller, calls: readonly CallRequest[], now: number): BatchDecision {
+  evaluateBatch(caller: Caller, calls: readonly CallRequest[], now: number, tats: ReadonlyMap<string, number> = this.#tats): BatchDecision {
     const policy = this.#policy;
     const { record } = caller;
     const running: Running = { buckets: [], credits: 0, rateLimit: null };
@@ -115,7 +116,7 @@ export class PolicyEngine {
       const call = calls[index]!;
       const credits = callPrice(policy, call);
       items.push({ tool: call.tool, credits });
-      const itemDenial = this.#checkCall(record!, call.tool, credits, index + 1, running, now);
+      const itemDenial = this.#checkCall(record!, call.tool, credits, index + 1, running, tats, now);
       if (itemDenial) denial = { ...itemDenial, failedIndex: index };
     }
     if (denial && !policy.shadowMode) {
@@ -154,14 +155,14 @@ export class PolicyEngine {
     for (const [bucket, tat] of this.#tats) if (tat <= now) this.#tats.delete(bucket);
   }
 
-  #checkCall(record: KeyRecord, tool: string, credits: number, callsSoFar: number, running: Running, now: number): Denial | undefined {
+  #checkCall(record: KeyRecord, tool: string, credits: number, callsSoFar: number, running: Running, tats: ReadonlyMap<string, number>, now: number): Denial | undefined {
     const policy = this.#policy;
     const access = checkToolAccess(record, tool);
     if (access) return access;
 
     const globalLimit = policy.globalRateLimitPerMin;
     if (globalLimit > 0) {
-      const denial = this.#take(running, globalBucket(record), globalLimit, now, () => ({
+      const denial = this.#take(running, tats, globalBucket(record), globalLimit, now, () => ({
         reason: 'rate_limited',
         legacyReason: `rate_limited: ${globalLimit} calls/min exceeded`,
         message: `rate limit reached: this key may make ${globalLimit} calls per minute`,
@@ -170,7 +171,7 @@ export class PolicyEngine {
     }
     const toolLimit = toolPolicy(policy, tool).rateLimitPerMin ?? 0;
     if (toolLimit > 0) {
-      const denial = this.#take(running, `${record.id}\u0000${tool}`, toolLimit, now, () => ({
+      const denial = this.#take(running, tats, toolBucket(record, tool), toolLimit, now, () => ({
         reason: 'tool_rate_limited',
         legacyReason: `tool_rate_limited: ${tool} limited to ${toolLimit} calls/min`,
         message: `rate limit reached: this key may call "${tool}" ${toolLimit} times per minute`,
@@ -199,8 +200,8 @@ export class PolicyEngine {
     return undefined;
   }
 
-  #take(running: Running, bucket: string, limit: number, now: number, deny: () => Denial): Denial | undefined {
-    const result = gcra(bucketTat(running, this.#tats, bucket), now, limit, MINUTE_MS);
+  #take(running: Running, tats: ReadonlyMap<string, number>, bucket: string, limit: number, now: number, deny: () => Denial): Denial | undefined {
+    const result = gcra(bucketTat(running, tats, bucket), now, limit, MINUTE_MS);
     running.rateLimit = { limit, remaining: result.remaining, resetSeconds: Math.ceil(result.resetMs / 1000) };
     if (!result.allowed) {
       const retry = result.retryAfterMs;
@@ -211,6 +212,12 @@ export class PolicyEngine {
   }
 }
 
-function globalBucket(record: KeyRecord): string {
+/** The rate-limit bucket of a key's calls to all tools. */
+export function globalBucket(record: Pick<KeyRecord, 'id'>): string {
   return String(record.id);
+}
+
+/** The rate-limit bucket of a key's calls to one tool. */
+export function toolBucket(record: Pick<KeyRecord, 'id'>, tool: string): string {
+  return `${record.id}\u0000${tool}`;
 }

@@ -1,6 +1,6 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { BATCH_METHOD, parseBatch } from '../engine/batch.ts';
-import { plain, type Credentials, type Engine, type Outcome } from '../engine/engine.ts';
+import { plain, type Engine, type Outcome } from '../engine/engine.ts';
 import { parseToolCall, type CallProblem, type ToolCall } from '../engine/toolCall.ts';
 import type { Caller, KeyRecord } from '../gate/types.ts';
 import {
@@ -16,6 +16,7 @@ import {
   type JsonRpcResponse,
 } from '../proxy/jsonrpc.ts';
 import { LISTEN_METHOD } from '../proxy/serverListens.ts';
+import { LedgerUnavailableError } from '../store/contract.ts';
 import { clientDescriptionOf, type ClientChannel } from '../proxy/upstream.ts';
 import { advertisedServer } from './advertise.ts';
 import { JsonParseError, parseJson, readBody } from './body.ts';
@@ -86,33 +87,39 @@ export class McpEndpoint {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const credentials = credentialsOf(req, this.#options.trustedProxies);
+    let caller: Caller = { record: undefined, presentedKey: false, clientIp: undefined };
     try {
+      // Looked up once: every check and refusal below is about this caller.
+      caller = await this.#engine.caller(credentialsOf(req, this.#options.trustedProxies));
       const { hostPolicy } = this.#options;
       const problem = hostProblem(req.headers, hostPolicy);
       if (problem) throw new HttpError(403, problem);
       // Before the limit: a page on a listed origin must be able to read its 429.
       allowListedOrigin(req, res, hostPolicy);
-      const waitSeconds = this.#refusals.retryAfterSeconds(credentials.clientIp ?? UNKNOWN_ADDRESS, this.#options.now());
-      if (waitSeconds !== undefined && !this.#validKey(this.#engine.caller(credentials))) {
-        this.#refuseOverLimit(res, credentials, waitSeconds);
+      const waitSeconds = this.#refusals.retryAfterSeconds(caller.clientIp ?? UNKNOWN_ADDRESS, this.#options.now());
+      if (waitSeconds !== undefined && !this.#validKey(caller)) {
+        this.#refuseOverLimit(res, caller, waitSeconds);
         return;
       }
       switch (req.method) {
         case 'POST':
-          return await this.#post(req, res, credentials);
+          return await this.#post(req, res, caller);
         case 'GET':
-          return this.#get(req, res, credentials);
+          return this.#get(req, res, caller);
         case 'DELETE':
-          return this.#delete(req, res, credentials);
+          return this.#delete(req, res, caller);
         case 'OPTIONS':
           return answerOptions(req, res, hostPolicy);
         default:
           throw new HttpError(405, `${req.method} is not supported on /mcp: use POST, GET or DELETE`, { allow: 'POST, GET, DELETE' });
       }
     } catch (error) {
+      if (error instanceof LedgerUnavailableError) {
+        if (!res.headersSent) sendJson(res, 503, errorResponse(null, ErrorCode.InternalError, `${error.message}; nothing was done or charged, try again shortly`), { 'retry-after': '1' });
+        return;
+      }
       if (!(error instanceof HttpError)) throw error;
-      this.#countRefusal(credentials, undefined, 'bad_request');
+      this.#countRefusal(caller, 'bad_request');
       const code = error instanceof JsonParseError ? ErrorCode.ParseError : ErrorCode.InvalidRequest;
       if (!res.headersSent) sendJson(res, error.status, errorResponse(null, code, error.message), error.headers);
     }
@@ -124,17 +131,15 @@ export class McpEndpoint {
    * for a session that does not exist, so that a session id alone gives nothing away (and a client
    * that now has a key initializes anew with it).
    */
-  #session(req: IncomingMessage, credentials: Credentials): Session | undefined {
+  #session(req: IncomingMessage, caller: Caller): Session | undefined {
     const id = req.headers['mcp-session-id'];
     if (id === undefined) return undefined;
     const session = typeof id === 'string' ? this.#sessions.find(id) : undefined;
-    if (!session || session.keyHash !== this.#validKeyHash(credentials)) throw new HttpError(404, NO_SUCH_SESSION);
+    if (!session || session.keyHash !== this.#validKeyHash(caller)) throw new HttpError(404, NO_SUCH_SESSION);
     return this.#sessions.touch(session.id, this.#options.now());
   }
 
-  #validKeyHash(credentials: Credentials): string | undefined {
-    if (credentials.apiKey === undefined) return undefined;
-    const caller = this.#engine.caller(credentials);
+  #validKeyHash(caller: Caller): string | undefined {
     return this.#validKey(caller) ? caller.record.keyHash : undefined;
   }
 
@@ -150,17 +155,14 @@ export class McpEndpoint {
     return caller.record !== undefined && this.#engine.policyEngine.checkKey(caller, this.#options.now()) === undefined;
   }
 
-  /**
-   * Counts a refused request against its address, unless it came with a valid key (looked up now
-   * if it was not yet): clients with a key are never limited for their mistakes.
-   */
-  #countRefusal(credentials: Credentials, caller: Caller | undefined, reason: string): void {
-    if (this.#validKey(caller ?? this.#engine.caller(credentials))) return;
-    this.#refusals.record(credentials.clientIp ?? UNKNOWN_ADDRESS, reason, this.#options.now());
+  /** Counts a refused request against its address, unless it came with a valid key: clients with a key are never limited for their mistakes. */
+  #countRefusal(caller: Caller, reason: string): void {
+    if (this.#validKey(caller)) return;
+    this.#refusals.record(caller.clientIp ?? UNKNOWN_ADDRESS, reason, this.#options.now());
   }
 
-  #refuseOverLimit(res: ServerResponse, credentials: Credentials, waitSeconds: number): void {
-    const address = credentials.clientIp ?? UNKNOWN_ADDRESS;
+  #refuseOverLimit(res: ServerResponse, caller: Caller, waitSeconds: number): void {
+    const address = caller.clientIp ?? UNKNOWN_ADDRESS;
     this.#refusals.record(address, OVER_LIMIT, this.#options.now());
     const message =
       `too many refused requests from ${address}: without a valid API key, ${this.#refusals.limitPerMin} refused requests a minute are allowed. ` +
@@ -169,7 +171,7 @@ export class McpEndpoint {
     sendJson(res, 429, body, { 'retry-after': String(waitSeconds) });
   }
 
-  async #post(req: IncomingMessage, res: ServerResponse, credentials: Credentials): Promise<void> {
+  async #post(req: IncomingMessage, res: ServerResponse, caller: Caller): Promise<void> {
     const accepts = acceptsOf(req.headers.accept);
     if (!accepts.json && !accepts.sse) throw new HttpError(406, 'the Accept header must allow application/json or text/event-stream');
     const contentType = req.headers['content-type'];
@@ -182,25 +184,25 @@ export class McpEndpoint {
     const era = clientEra(req.headers, message);
     if (isRefusal(era)) {
       // Before anything is looked up or billed: the headers that balancers route on must say what the body does.
-      this.#countRefusal(credentials, undefined, 'header_mismatch');
+      this.#countRefusal(caller, 'header_mismatch');
       sendJson(res, 400, errorResponse('id' in message && message.id !== undefined ? message.id : null, era.code, era.message, era.data));
       return;
     }
     // 2026-07-28 has no sessions: a modern request's Mcp-Session-Id is ignored.
-    const session = era.modern ? undefined : this.#session(req, credentials);
+    const session = era.modern ? undefined : this.#session(req, caller);
     if ('method' in message && 'id' in message && message.id !== undefined) {
-      await this.#request(message as JsonRpcRequest, era, session, credentials, accepts, res);
+      await this.#request(message as JsonRpcRequest, era, session, caller, accepts, res);
       return;
     }
     if ('method' in message) {
-      this.#notification(message, session, credentials.apiKey);
+      this.#notification(message, session, caller);
     } else {
-      this.#answer(message as JsonRpcResponse, session, credentials.apiKey);
+      this.#answer(message as JsonRpcResponse, session, caller);
     }
     res.writeHead(202).end();
   }
 
-  #notification(message: JsonRpcNotification, session: Session | undefined, apiKey: string | undefined): void {
+  #notification(message: JsonRpcNotification, session: Session | undefined, caller: Caller): void {
     const upstream = this.#engine.upstream;
     const params = message.params;
     if (message.method === 'notifications/cancelled' && session && params) {
@@ -209,30 +211,29 @@ export class McpEndpoint {
         upstream.cancel(session.id, requestId, typeof params.reason === 'string' ? params.reason : undefined);
       }
     } else if (message.method === 'notifications/roots/list_changed') {
-      upstream.notifyFromClient(message.method, { origin: session?.id ?? '', keyHash: this.#engine.lookup(apiKey)?.keyHash });
+      upstream.notifyFromClient(message.method, { origin: session?.id ?? '', keyHash: caller.record?.keyHash });
     }
   }
 
-  #answer(message: JsonRpcResponse, session: Session | undefined, apiKey: string | undefined): void {
-    const from = { origin: session?.id ?? '', keyHash: this.#engine.lookup(apiKey)?.keyHash };
+  #answer(message: JsonRpcResponse, session: Session | undefined, caller: Caller): void {
+    const from = { origin: session?.id ?? '', keyHash: caller.record?.keyHash };
     const outcome = this.#engine.answer(message.id as JsonRpcId, answerOf(message), from);
     if (outcome === 'unknown') throw new HttpError(400, `no request with id ${JSON.stringify(message.id)} is waiting for an answer (it may have timed out)`);
     if (outcome === 'forbidden') throw new HttpError(403, 'that request was sent to another client');
   }
 
-  async #request(message: JsonRpcRequest, era: ClientEra, session: Session | undefined, credentials: Credentials, accepts: Accepts, res: ServerResponse): Promise<void> {
+  async #request(message: JsonRpcRequest, era: ClientEra, session: Session | undefined, caller: Caller, accepts: Accepts, res: ServerResponse): Promise<void> {
     const engine = this.#engine;
     const { method, params } = message;
     const calls = callsOf(method, params, engine.options.maxBatchSize);
     if (calls && 'problem' in calls) {
       // Refused before anything is looked up: a malformed name never reaches a key, a price or a server.
-      this.#countRefusal(credentials, undefined, calls.reason);
+      this.#countRefusal(caller, calls.reason);
       const body = { jsonrpc: '2.0', id: message.id, error: { code: ErrorCode.InvalidParams, message: calls.problem, data: { reason: calls.reason } } } as const;
       new PostChannel(res, accepts, session, NOBODY, message.id, () => ({})).finish(200, body, {});
       return;
     }
-    const caller = engine.caller(credentials);
-    if (method === LISTEN_METHOD) return this.#listen(message, era, caller, credentials, accepts, res);
+    if (method === LISTEN_METHOD) return this.#listen(message, era, caller, accepts, res);
     const channel = new PostChannel(res, accepts, session, caller, message.id, () => this.#headers(caller.record, null));
     let extraHeaders: OutgoingHttpHeaders = {};
     let outcome: Outcome;
@@ -253,7 +254,7 @@ export class McpEndpoint {
       outcome = engine.authorize(caller) ?? (await engine.forward(method, params, caller.record, channel));
     }
     const refused = refusalReason(outcome);
-    if (refused !== undefined) this.#countRefusal(credentials, caller, refused);
+    if (refused !== undefined) this.#countRefusal(caller, refused);
     const body = shapeAnswer(era, method, outcome.body, cacheScopeFor(method, outcome.record));
     const status = outcome.unauthorized ? 401 : answerStatus(era, body);
     const headers = Object.assign(this.#headers(outcome.record, outcome), extraHeaders);
@@ -265,9 +266,9 @@ export class McpEndpoint {
    * `subscriptions/listen` (2026-07-28): an event stream that stays open. Listening for list changes
    * needs no key, like listing; resource updates need a valid key, like reading. Nothing is charged.
    */
-  async #listen(message: JsonRpcRequest, era: ClientEra, caller: Caller, credentials: Credentials, accepts: Accepts, res: ServerResponse): Promise<void> {
+  async #listen(message: JsonRpcRequest, era: ClientEra, caller: Caller, accepts: Accepts, res: ServerResponse): Promise<void> {
     const refuse = (status: number, code: number, text: string, reason: string, headers: OutgoingHttpHeaders = {}) => {
-      this.#countRefusal(credentials, caller, reason);
+      this.#countRefusal(caller, reason);
       sendJson(res, status, errorResponse(message.id, code, text, { reason }), headers);
     };
     if (!era.modern) {
@@ -339,18 +340,18 @@ export class McpEndpoint {
     return headers;
   }
 
-  #get(req: IncomingMessage, res: ServerResponse, credentials: Credentials): void {
+  #get(req: IncomingMessage, res: ServerResponse, caller: Caller): void {
     if (!acceptsOf(req.headers.accept).sse) throw new HttpError(406, 'GET /mcp opens an event stream: the Accept header must allow text/event-stream');
     this.#checkProtocolVersion(req);
     if (req.headers['mcp-session-id'] === undefined) {
       throw new HttpError(405, 'GET /mcp needs an Mcp-Session-Id: initialize first (requests without a session have no server stream)', { allow: 'POST, DELETE' });
     }
-    this.#session(req, credentials)!.streams.open(req, res);
+    this.#session(req, caller)!.streams.open(req, res);
   }
 
-  #delete(req: IncomingMessage, res: ServerResponse, credentials: Credentials): void {
+  #delete(req: IncomingMessage, res: ServerResponse, caller: Caller): void {
     if (typeof req.headers['mcp-session-id'] !== 'string') throw new HttpError(400, 'DELETE /mcp ends a session: send its Mcp-Session-Id');
-    this.#sessions.end(this.#session(req, credentials)!.id);
+    this.#sessions.end(this.#session(req, caller)!.id);
     res.writeHead(204).end();
   }
 }

@@ -1,5 +1,5 @@
 import type { KeyRecord } from '../gate/types.ts';
-import type { Ledger } from '../store/ledger.ts';
+import type { Ledger } from '../store/contract.ts';
 import { ajv, explain } from '../validation/ajv.ts';
 import { displayPrefix, hashApiKey } from './apiKey.ts';
 import { keyFieldProperties, newKeyRecord, type KeyFields } from './fields.ts';
@@ -152,7 +152,7 @@ export interface ImportOutcome {
 }
 
 /** Adds the keys that are not stored yet, all in one transaction. Existing keys are never changed. */
-export function importKeys(ledger: Ledger, keys: readonly ImportedKey[]): ImportOutcome {
-  const imported = ledger.insertMissing(keys.map((key) => key.record));
+export async function importKeys(ledger: Ledger, keys: readonly ImportedKey[]): Promise<ImportOutcome> {
+  const imported = await ledger.insertMissing(keys.map((key) => key.record));
   return { imported, skipped: keys.length - imported };
 }

@@ -5,6 +5,7 @@ import type { GateSettings, ServerSpec } from '../config/types.ts';
 import { UserFacingError } from '../errors.ts';
 import { toolPricing } from '../gate/pricing.ts';
 import { reloadOnChange } from '../hotReload.ts';
+import { poolKeyPrefixes } from '../http/admin/present.ts';
 import { generateApiKey } from '../keys/apiKey.ts';
 import { describeServer } from '../proxy/connect.ts';
 import { LineReader } from '../proxy/lineReader.ts';
@@ -118,6 +119,7 @@ function lineLog(log: (line: string) => void, prefix: string): Writable {
  */
 export class GateHost {
   readonly #log: (line: string) => void;
+  #publishing: Promise<void> = Promise.resolve();
   readonly #publish: (snapshot: UsageSnapshot) => void;
   #hosted: Hosted | undefined;
   /** What the panel says while no gate runs: stopped, starting, or why the last start failed. */
@@ -196,7 +198,7 @@ export class GateHost {
         afterChange: () => void this.#refreshTools(hosted),
       });
     }
-    hosted.samples.push({ at: Date.now(), calls: this.#paidCalls(hosted) });
+    hosted.samples.push({ at: Date.now(), calls: await this.#paidCalls(hosted) });
     this.#log(`gate running at ${gate.url} in front of ${gate.settings().servers.map(describeServer).join('; ')}`);
     this.#publishIfChanged();
     return { status: this.#runningStatus(hosted), devKey };
@@ -209,14 +211,21 @@ export class GateHost {
     await this.#oneAtATime(() => this.#stopGate());
   }
 
-  snapshot(): UsageSnapshot {
+  async snapshot(): Promise<UsageSnapshot> {
     const hosted = this.#hosted;
     if (!hosted) return idleSnapshot(this.#idle);
     const { engine } = hosted.gate;
+    const { ledger } = engine;
     const now = Date.now();
     const statuses = [...engine.upstream.statuses()];
     const pools = [...(engine.upstream.pools?.() ?? [])];
-    const keyPrefixOf = (keyHash: string) => engine.ledger.findByHash(keyHash)?.keyPrefix;
+    const [prefixes, summaries, stats, callsPerMinute] = await Promise.all([
+      poolKeyPrefixes(ledger, pools.map(([, pool]) => pool)),
+      ledger.namespaces(),
+      ledger.toolStats(),
+      this.#callsPerMinute(hosted, now),
+    ]);
+    const keyPrefixOf = (keyHash: string) => prefixes.get(keyHash);
     const servers: GatedServer[] = hosted.gate.settings().servers.map((spec) => {
       const owns = ([label]: [string, unknown]) => spec.prefix === undefined || label.startsWith(`${spec.prefix} (`);
       const pool = pools.find(owns)?.[1];
@@ -227,16 +236,15 @@ export class GateHost {
         ...(pool ? { pool: poolView(pool, keyPrefixOf) } : {}),
       };
     });
-    const namespaces = engine.ledger.store
-      .namespaces()
-      .slice(0, NAMESPACES_SHOWN)
-      .map(({ namespace, keyCount }) => ({ namespace, keyCount, keys: engine.ledger.liveKeys({ namespace, limit: KEYS_PER_NAMESPACE }) }));
+    const namespaces = await Promise.all(
+      summaries.slice(0, NAMESPACES_SHOWN).map(async ({ namespace, keyCount }) => ({ namespace, keyCount, keys: await ledger.listKeys({ namespace, limit: KEYS_PER_NAMESPACE }) })),
+    );
     return usageSnapshot({
       gate: this.#runningStatus(hosted),
-      callsPerMinute: this.#callsPerMinute(hosted, now),
+      callsPerMinute,
       servers,
       tools: hosted.tools,
-      stats: engine.ledger.toolStats(),
+      stats,
       policy: engine.policyEngine.policy,
       namespaces,
       now,
@@ -351,15 +359,15 @@ export class GateHost {
     this.#log(`gate at ${hosted.gate.url} stopped`);
   }
 
-  #paidCalls(hosted: Hosted): number {
+  async #paidCalls(hosted: Hosted): Promise<number> {
     let calls = 0;
-    for (const stats of hosted.gate.engine.ledger.toolStats().values()) calls += stats.calls;
+    for (const stats of (await hosted.gate.engine.ledger.toolStats()).values()) calls += stats.calls;
     return calls;
   }
 
   /** Paid calls in the last minute (or since the gate started, if that is less than a minute ago). */
-  #callsPerMinute(hosted: Hosted, now: number): number {
-    const calls = this.#paidCalls(hosted);
+  async #callsPerMinute(hosted: Hosted, now: number): Promise<number> {
+    const calls = await this.#paidCalls(hosted);
     const { samples } = hosted;
     samples.push({ at: now, calls });
     while (samples.length > 1 && samples[1]!.at <= now - MINUTE_MS) samples.shift();
@@ -383,11 +391,19 @@ export class GateHost {
     }, COALESCE_MS);
   }
 
+  /** Publishes one snapshot at a time, in order: a slower earlier read never overwrites a later one. */
   #publishIfChanged(): void {
-    const snapshot = this.snapshot();
-    const text = JSON.stringify(snapshot);
-    if (text === this.#lastPublished) return;
-    this.#lastPublished = text;
-    this.#publish(snapshot);
+    this.#publishing = this.#publishing.then(async () => {
+      try {
+        const snapshot = await this.snapshot();
+        const text = JSON.stringify(snapshot);
+        if (text === this.#lastPublished) return;
+        this.#lastPublished = text;
+        this.#publish(snapshot);
+      } catch (error) {
+        // The state could not be read (a store outage, or the gate stopped meanwhile): the next change or recheck publishes.
+        this.#log(`cannot read the gate's usage: ${(error as Error).message}`);
+      }
+    });
   }
 }

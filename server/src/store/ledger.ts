@@ -1,21 +1,14 @@
 import { applyCharge, applyRefund } from '../gate/accounting.ts';
 import type { KeyRecord } from '../gate/types.ts';
+import { LedgerUnavailableError, type Charge, type Reservation } from './contract.ts';
 import { KeyCache } from './keyCache.ts';
 import type { BalanceRow, EventStatus, KeyQuery, LedgerBatch, Store, ToolStats, UsageEvent } from './types.ts';
 import { directWriter, type BatchWriter } from './writer.ts';
 
-/** One admitted call and what it cost. */
-export interface Charge {
-  tool: string;
-  credits: number;
-}
-
-export interface Reservation {
-  record: KeyRecord;
-  at: number;
-  charges: Charge[];
+/** A reservation made in this process's memory: it is debited at once, durable when `durable` settles. */
+export interface LocalReservation extends Reservation {
   /** Settles when the charges are on disk; the calls may be forwarded only then. */
-  durable: Promise<void>;
+  readonly durable: Promise<void>;
 }
 
 /** Credits and calls admitted for a key but not settled yet. */
@@ -24,11 +17,9 @@ interface InFlight {
   calls: number;
 }
 
-export class LedgerUnavailableError extends Error {}
-
 /** A charge kept this turn: if the turn's write fails, its caller is not answered, so it is refunded. */
 interface Kept {
-  reservation: Reservation;
+  reservation: LocalReservation;
   charge: Charge;
   event: UsageEvent;
 }
@@ -42,7 +33,7 @@ const UNRECORDED_REASON = 'the gate could not record the outcome, so the answer 
 export const KEY_CACHE_SIZE = 10_000;
 
 /**
- * The credits ledger: the in-memory balances every admission decision reads, and the write-behind
+ * The SQLite store's ledger, synchronous: the in-memory balances every admission decision reads, and the write-behind
  * that makes them durable. The changes of one event-loop turn are written as one batch at the end
  * of the turn (to a journal, or straight to the store), or at once when no other call is in flight;
  * callers await the promise they are given before acting on a change.
@@ -57,7 +48,7 @@ export const KEY_CACHE_SIZE = 10_000;
  * withheld); the rest of it is written with a later turn. Until a write succeeds again, the ledger
  * refuses new charges (`failure` says why) and retries every second.
  */
-export class Ledger {
+export class InProcessLedger {
   readonly store: Store;
   /** The per-tool stats row a tool's calls count under: the engine keeps rows to tools that exist. */
   toolStatsRow: (tool: string) => string = (tool) => tool;
@@ -69,7 +60,8 @@ export class Ledger {
   #dirtyTools = new Set<string>();
   #inserts: UsageEvent[] = [];
   /** This turn's reservations and kept charges: what to undo if its write fails. */
-  #turnReservations: Reservation[] = [];
+  #turnReservations: LocalReservation[] = [];
+  #reservations = 0;
   #turnKept: Kept[] = [];
   /** What everyone who changed something this turn waits for: the turn's batch on disk. */
   #turn: PromiseWithResolvers<void> | undefined;
@@ -123,19 +115,19 @@ export class Ledger {
   }
 
   /** Debits admitted calls from the key at once, so that no later decision can spend the same credits. */
-  reserve(record: KeyRecord, charges: readonly Charge[], now: number): Reservation {
+  reserve(record: KeyRecord, charges: readonly Charge[], now: number): LocalReservation {
     if (this.#failure) throw new LedgerUnavailableError(`the ledger cannot be written: ${this.#failure.message}`);
     const total = charges.reduce((sum, charge) => sum + charge.credits, 0);
     applyCharge(record, total, charges.length, now);
     this.#moveInFlight(record, total, charges.length);
-    const reservation: Reservation = { record, at: now, charges: [...charges], durable: this.#turnCommitted() };
+    const reservation: LocalReservation = { id: String(++this.#reservations), record, at: now, charges: [...charges], durable: this.#turnCommitted() };
     this.#turnReservations.push(reservation);
     this.#commitSoon(this.#callsInFlight === charges.length);
     return reservation;
   }
 
   /** Makes one charge final: kept, or given back with the reason. Resolves once that is on disk. */
-  settle(reservation: Reservation, charge: Charge, refundReason: string | null, now: number): Promise<void> {
+  settle(reservation: LocalReservation, charge: Charge, refundReason: string | null, now: number): Promise<void> {
     const { record } = reservation;
     this.#moveInFlight(record, -charge.credits, -1);
     if (refundReason === null) {
@@ -303,7 +295,7 @@ export class Ledger {
   }
 
   /** Gives back reservations that are not on disk, and refunds kept charges whose callers will not be answered. */
-  #undo(reservations: readonly Reservation[], kept: readonly Kept[]): void {
+  #undo(reservations: readonly LocalReservation[], kept: readonly Kept[]): void {
     // As of the key's latest use: an earlier time would start its quota day afresh.
     const latest = (record: KeyRecord, at: number) => Math.max(at, record.lastUsedAt ?? at);
     for (const { record, at, charges } of reservations) {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UserFacingError } from '../errors.ts';
 import { Journal, JournalDamagedError, readJournal, type JournalEntry } from './journal.ts';
-import { Ledger } from './ledger.ts';
+import { InProcessLedger } from './ledger.ts';
 import { DATABASE_ID, identifyDatabase, SqliteStore } from './sqlite.ts';
 import type { Durability } from './types.ts';
 import { APPLIED_THROUGH, JournaledWriter } from './writer.ts';
@@ -191,9 +191,9 @@ export function openStateFile(file: string, durability: Durability = 'process'):
  * The ledger over an opened state: journaled for a file, direct for `:memory:`. Replays the journal
  * first; if that fails, the state is closed.
  */
-export function openLedger(state: OpenedState): Ledger {
+export function openLedger(state: OpenedState): InProcessLedger {
   try {
-    return new Ledger(state.store, state.journal && new JournaledWriter(state.store, state.journal, state.recovered));
+    return new InProcessLedger(state.store, state.journal && new JournaledWriter(state.store, state.journal, state.recovered));
   } catch (error) {
     state.journal?.close();
     state.store.close();

@@ -1,4 +1,4 @@
-import type { Store } from './types.ts';
+import type { Ledger } from './contract.ts';
 
 const DAY_MS = 86_400_000;
 /** Events deleted per step: a step holds the event loop for about a millisecond. */
@@ -15,15 +15,15 @@ const CHECK_EVERY_MS = 60_000;
  * are kept apart from events (aggregates.ts), so they do not change; balances live on the keys.
  */
 export class UsageRetention {
-  readonly #store: Store;
+  readonly #ledger: Pick<Ledger, 'firstEventIdAtOrAfter' | 'deleteOldestEvents'>;
   readonly #onError: (error: Error) => void;
   readonly #now: () => number;
   #days = 0;
   #timer: NodeJS.Timeout | undefined;
 
   /** `onError` is told when a step fails (a full disk, say); the next step tries again. */
-  constructor(store: Store, onError: (error: Error) => void, now: () => number = Date.now) {
-    this.#store = store;
+  constructor(ledger: Pick<Ledger, 'firstEventIdAtOrAfter' | 'deleteOldestEvents'>, onError: (error: Error) => void, now: () => number = Date.now) {
+    this.#ledger = ledger;
     this.#onError = onError;
     this.#now = now;
   }
@@ -37,10 +37,10 @@ export class UsageRetention {
   }
 
   /** Deletes one step of events older than the retention; returns how many. */
-  step(): number {
+  async step(): Promise<number> {
     if (this.#days <= 0) return 0;
-    const keepFrom = this.#store.firstEventIdAtOrAfter(this.#now() - this.#days * DAY_MS);
-    return this.#store.deleteOldestEvents(keepFrom, EVENTS_PER_STEP);
+    const keepFrom = await this.#ledger.firstEventIdAtOrAfter(this.#now() - this.#days * DAY_MS);
+    return this.#ledger.deleteOldestEvents(keepFrom, EVENTS_PER_STEP);
   }
 
   stop(): void {
@@ -49,14 +49,16 @@ export class UsageRetention {
   }
 
   #schedule(delayMs: number): void {
-    this.#timer = setTimeout(() => {
+    this.#timer = setTimeout(async () => {
       let deleted = 0;
       try {
-        deleted = this.step();
+        deleted = await this.step();
       } catch (error) {
         this.#onError(error instanceof Error ? error : new Error(String(error)));
       }
-      this.#schedule(deleted === EVENTS_PER_STEP ? CATCH_UP_PAUSE_MS : CHECK_EVERY_MS);
+      // Stopped or reconfigured while the step ran: that call has scheduled what comes next.
+      if (this.#timer === timer) this.#schedule(deleted === EVENTS_PER_STEP ? CATCH_UP_PAUSE_MS : CHECK_EVERY_MS);
     }, delayMs).unref();
+    const timer = this.#timer;
   }
 }

@@ -2,7 +2,7 @@ import type { KeyRecord } from '../../gate/types.ts';
 import { displayPrefix, generateApiKey, hashApiKey } from '../../keys/apiKey.ts';
 import { expiryOf, keyFieldProperties, newKeyRecord, quotaLimits, quotaSchema, type KeyFields } from '../../keys/fields.ts';
 import { importKeys, parseKeyImport } from '../../keys/import.ts';
-import type { Ledger } from '../../store/ledger.ts';
+import type { Ledger } from '../../store/contract.ts';
 import { HttpError } from '../respond.ts';
 import { intParam, namespaceParam } from './params.ts';
 import { publicKey } from './present.ts';
@@ -26,19 +26,27 @@ function bodySchema(properties: object, required: string[] = []): object {
 const IMPORT_LIMIT_BYTES = 64 * 1024 * 1024;
 
 export function keyRoutes(ledger: Ledger): Route[] {
-  const find = (target: Target): KeyRecord => {
+  const find = async (target: Target): Promise<KeyRecord> => {
     if ((target.key === undefined) === (target.id === undefined)) {
       throw new HttpError(400, 'name the key either by "key" (the key itself) or by "id" (from GET /keys), not both');
     }
-    const record = target.key !== undefined ? ledger.findByHash(hashApiKey(target.key)) : ledger.findById(target.id!);
+    const record = target.key !== undefined ? await ledger.findByHash(hashApiKey(target.key)) : await ledger.findById(target.id!);
     if (!record) throw new HttpError(404, 'no such key');
     return record;
   };
-  const findActive = (target: Target, action: string): KeyRecord => {
-    const record = find(target);
-    if (!record.active) throw new HttpError(409, `the key is revoked, so it cannot be ${action}`);
+  /** Applies `change` to the key as it stands when the change is made (not as it was when found). */
+  const edit = async (target: Target, change: (draft: KeyRecord) => void): Promise<KeyRecord> => {
+    const { id } = await find(target);
+    const record = await ledger.update(id, change);
+    if (!record) throw new HttpError(404, 'no such key');
     return record;
   };
+  /** As `edit`, refused (409) if the key is revoked by then. */
+  const editActive = (target: Target, action: string, change: (draft: KeyRecord) => void): Promise<KeyRecord> =>
+    edit(target, (draft) => {
+      if (!draft.active) throw new HttpError(409, `the key is revoked, so it cannot be ${action}`);
+      change(draft);
+    });
 
   return [
     route<KeyFields>({
@@ -46,9 +54,9 @@ export function keyRoutes(ledger: Ledger): Route[] {
       path: '/keys',
       access: 'admin',
       bodySchema: { type: 'object', additionalProperties: false, properties: keyFieldProperties },
-      handle({ body, now }) {
+      async handle({ body, now }) {
         const key = generateApiKey();
-        const record = ledger.insert(newKeyRecord(body, hashApiKey(key), displayPrefix(key), now));
+        const record = await ledger.insert(newKeyRecord(body, hashApiKey(key), displayPrefix(key), now));
         return {
           status: 201,
           json: { key, ...publicKey(record, now), message: 'Store this key now: PayGate keeps only its hash and cannot show it again.' },
@@ -59,13 +67,13 @@ export function keyRoutes(ledger: Ledger): Route[] {
       method: 'GET',
       path: '/keys',
       access: 'admin',
-      handle({ url, now }) {
+      async handle({ url, now }) {
         const namespace = namespaceParam(url);
         const limit = intParam(url, 'limit', 1, 10_000);
         const offset = intParam(url, 'offset', 0, Number.MAX_SAFE_INTEGER) ?? 0;
         const query = { ...(namespace === undefined ? {} : { namespace }), ...(limit === undefined ? {} : { limit, offset }) };
-        const keys = ledger.liveKeys(query).map((record) => publicKey(record, now));
-        return { json: keys, headers: { 'x-total-count': String(ledger.store.countKeys(query)) } };
+        const [records, total] = await Promise.all([ledger.listKeys(query), ledger.countKeys(query)]);
+        return { json: records.map((record) => publicKey(record, now)), headers: { 'x-total-count': String(total) } };
       },
     }),
     route<Target & { credits: number }>({
@@ -73,8 +81,8 @@ export function keyRoutes(ledger: Ledger): Route[] {
       path: '/topup',
       access: 'admin',
       bodySchema: bodySchema({ credits: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } }, ['credits']),
-      handle({ body }) {
-        const record = ledger.update(findActive(body, 'topped up'), (draft) => {
+      async handle({ body }) {
+        const record = await editActive(body, 'topped up', (draft) => {
           draft.credits += body.credits;
         });
         return { json: { id: record.id, credits: record.credits, message: `Added ${body.credits} credits` } };
@@ -85,8 +93,8 @@ export function keyRoutes(ledger: Ledger): Route[] {
       path: '/keys/revoke',
       access: 'admin',
       bodySchema: bodySchema({}),
-      handle({ body }) {
-        const record = ledger.update(findActive(body, 'revoked again'), (draft) => {
+      async handle({ body }) {
+        const record = await editActive(body, 'revoked again', (draft) => {
           draft.active = false;
         });
         return { json: { id: record.id, active: false, message: 'Key revoked' } };
@@ -97,9 +105,9 @@ export function keyRoutes(ledger: Ledger): Route[] {
       path: '/keys/rotate',
       access: 'admin',
       bodySchema: bodySchema({}),
-      handle({ body, now }) {
+      async handle({ body, now }) {
         const newKey = generateApiKey();
-        const record = ledger.update(findActive(body, 'rotated'), (draft) => {
+        const record = await editActive(body, 'rotated', (draft) => {
           draft.keyHash = hashApiKey(newKey);
           draft.keyPrefix = displayPrefix(newKey);
         });
@@ -113,11 +121,11 @@ export function keyRoutes(ledger: Ledger): Route[] {
       path: '/keys/acl',
       access: 'admin',
       bodySchema: bodySchema({ allowedTools: keyFieldProperties.allowedTools, deniedTools: keyFieldProperties.deniedTools }),
-      handle({ body }) {
+      async handle({ body }) {
         if (body.allowedTools === undefined && body.deniedTools === undefined) {
           throw new HttpError(400, 'give allowedTools, deniedTools or both ([] clears a list)');
         }
-        const record = ledger.update(find(body), (draft) => {
+        const record = await edit(body, (draft) => {
           if (body.allowedTools) draft.allowedTools = [...new Set(body.allowedTools)];
           if (body.deniedTools) draft.deniedTools = [...new Set(body.deniedTools)];
         });
@@ -129,10 +137,10 @@ export function keyRoutes(ledger: Ledger): Route[] {
       path: '/keys/expiry',
       access: 'admin',
       bodySchema: bodySchema({ expiresIn: keyFieldProperties.expiresIn, expiresAt: keyFieldProperties.expiresAt }),
-      handle({ body, now }) {
+      async handle({ body, now }) {
         const expiresAt = expiryOf(body, now);
         if (expiresAt === undefined) throw new HttpError(400, 'give expiresIn (seconds from now) or expiresAt (an ISO date, or null for never)');
-        const record = ledger.update(find(body), (draft) => {
+        const record = await edit(body, (draft) => {
           draft.expiresAt = expiresAt;
         });
         const when = record.expiresAt === null ? null : new Date(record.expiresAt).toISOString();
@@ -144,11 +152,11 @@ export function keyRoutes(ledger: Ledger): Route[] {
       path: '/keys/quota',
       access: 'admin',
       bodySchema: bodySchema({ ...quotaSchema.properties, remove: { type: 'boolean' } }),
-      handle({ body }) {
+      async handle({ body }) {
         const { key: _key, id: _id, remove, ...limits } = body;
         if (remove === true) {
           if (Object.keys(limits).length > 0) throw new HttpError(400, 'give either remove: true or quota limits, not both');
-          const record = ledger.update(find(body), (draft) => {
+          const record = await edit(body, (draft) => {
             draft.quota = null;
           });
           return { json: { id: record.id, quota: null, message: 'Quota removed: the global quota applies' } };
@@ -156,7 +164,7 @@ export function keyRoutes(ledger: Ledger): Route[] {
         if (Object.keys(limits).length === 0) {
           throw new HttpError(400, 'give at least one of dailyCallLimit, monthlyCallLimit, dailyCreditLimit, monthlyCreditLimit (0 = no limit), or remove: true');
         }
-        const record = ledger.update(find(body), (draft) => {
+        const record = await edit(body, (draft) => {
           draft.quota = quotaLimits({ ...draft.quota, ...limits });
         });
         return { json: { id: record.id, quota: record.quota, message: 'Quota set' } };
@@ -177,15 +185,14 @@ export function keyRoutes(ledger: Ledger): Route[] {
         },
         ['tags'],
       ),
-      handle({ body }) {
-        const record = find(body);
-        const merged: Record<string, string> = { ...record.tags };
-        for (const [tag, value] of Object.entries(body.tags)) {
-          if (value === null) delete merged[tag];
-          else merged[tag] = value;
-        }
-        if (Object.keys(merged).length > 50) throw new HttpError(400, 'a key may have at most 50 tags');
-        ledger.update(record, (draft) => {
+      async handle({ body }) {
+        const record = await edit(body, (draft) => {
+          const merged: Record<string, string> = { ...draft.tags };
+          for (const [tag, value] of Object.entries(body.tags)) {
+            if (value === null) delete merged[tag];
+            else merged[tag] = value;
+          }
+          if (Object.keys(merged).length > 50) throw new HttpError(400, 'a key may have at most 50 tags');
           draft.tags = merged;
         });
         return { json: { id: record.id, tags: record.tags, message: 'Tags updated' } };
@@ -196,8 +203,8 @@ export function keyRoutes(ledger: Ledger): Route[] {
       path: '/keys/ip',
       access: 'admin',
       bodySchema: bodySchema({ ips: keyFieldProperties.ipAllowlist }, ['ips']),
-      handle({ body }) {
-        const record = ledger.update(find(body), (draft) => {
+      async handle({ body }) {
+        const record = await edit(body, (draft) => {
           draft.ipAllowlist = [...new Set(body.ips)];
         });
         return { json: { id: record.id, ipAllowlist: record.ipAllowlist, message: 'IP allowlist updated' } };
@@ -216,9 +223,9 @@ export function keyRoutes(ledger: Ledger): Route[] {
           namespace: keyFieldProperties.namespace,
         },
       },
-      handle({ body, now }) {
+      async handle({ body, now }) {
         const query = { tags: body.tags, ...(body.namespace === undefined ? {} : { namespace: body.namespace.toLowerCase() }) };
-        const keys = ledger.liveKeys(query).map((record) => publicKey(record, now));
+        const keys = (await ledger.listKeys(query)).map((record) => publicKey(record, now));
         return { json: { keys, count: keys.length } };
       },
     }),
@@ -227,8 +234,8 @@ export function keyRoutes(ledger: Ledger): Route[] {
       path: '/limits',
       access: 'admin',
       bodySchema: bodySchema({ spendingLimit: keyFieldProperties.spendingLimit }, ['spendingLimit']),
-      handle({ body }) {
-        const record = ledger.update(find(body), (draft) => {
+      async handle({ body }) {
+        const record = await edit(body, (draft) => {
           draft.spendingLimit = body.spendingLimit;
         });
         const message = record.spendingLimit === 0 ? 'Spending limit removed' : `Spending limit set to ${record.spendingLimit} credits`;
@@ -241,12 +248,12 @@ export function keyRoutes(ledger: Ledger): Route[] {
       access: 'admin',
       rawBody: true,
       maxBodyBytes: IMPORT_LIMIT_BYTES,
-      handle({ body, now }) {
+      async handle({ body, now }) {
         const parsed = parseKeyImport(body, now);
         if (parsed.errors.length > 0) {
           throw new HttpError(400, `nothing was imported: ${parsed.errors.slice(0, 20).join('; ')}${parsed.errors.length > 20 ? ` (and ${parsed.errors.length - 20} more)` : ''}`);
         }
-        const outcome = importKeys(ledger, parsed.keys);
+        const outcome = await importKeys(ledger, parsed.keys);
         return { json: { ...outcome, ignoredFields: parsed.ignoredFields } };
       },
     }),

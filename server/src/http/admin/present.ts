@@ -1,5 +1,7 @@
 import { currentUsage } from '../../gate/quota.ts';
 import type { KeyRecord } from '../../gate/types.ts';
+import type { PoolReport } from '../../proxy/pool.ts';
+import type { Ledger } from '../../store/contract.ts';
 import type { UsageEvent } from '../../store/types.ts';
 
 function iso(ms: number | null): string | null {
@@ -68,4 +70,18 @@ export function usageCsv(events: readonly UsageEvent[], withHeader: boolean): st
     return CSV_COLUMNS.map((column) => csvCell(view[column])).join(',');
   });
   return (withHeader ? [CSV_COLUMNS.join(','), ...rows] : rows).map((row) => `${row}\r\n`).join('');
+}
+
+/** The display prefix (`pg_ab12`) of every key that has a process in these pools, by key hash. */
+export async function poolKeyPrefixes(ledger: Ledger, pools: Iterable<PoolReport>): Promise<Map<string, string>> {
+  const hashes = new Set<string>();
+  for (const pool of pools) for (const { keyHash } of pool.processes) if (keyHash !== undefined) hashes.add(keyHash);
+  const prefixes = new Map<string, string>();
+  await Promise.all(
+    [...hashes].map(async (hash) => {
+      const record = await ledger.findByHash(hash);
+      if (record) prefixes.set(hash, record.keyPrefix);
+    }),
+  );
+  return prefixes;
 }

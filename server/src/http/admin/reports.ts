@@ -7,7 +7,7 @@ import { credentialsOf } from '../credentials.ts';
 import type { RefusalReport } from '../refusals.ts';
 import { HttpError } from '../respond.ts';
 import { intParam, namespaceParam, sinceParam } from './params.ts';
-import { publicEvent, publicKey, usageCsv } from './present.ts';
+import { poolKeyPrefixes, publicEvent, publicKey, usageCsv } from './present.ts';
 import { route, type Route } from './router.ts';
 
 /** What the gate reports about itself. */
@@ -79,8 +79,8 @@ export function reportRoutes(engine: Engine, info: GateInfo): Route[] {
       method: 'GET',
       path: '/balance',
       access: 'public',
-      handle({ req, now }) {
-        const caller = engine.caller(credentialsOf(req, info.trustedProxies));
+      async handle({ req, now }) {
+        const caller = await engine.caller(credentialsOf(req, info.trustedProxies));
         const denial = engine.policyEngine.checkKey(caller, now);
         if (denial) {
           const unknown = denial.reason === 'missing_api_key' || denial.reason === 'invalid_api_key';
@@ -94,7 +94,7 @@ export function reportRoutes(engine: Engine, info: GateInfo): Route[] {
       method: 'GET',
       path: '/usage',
       access: 'admin',
-      handle({ url }) {
+      async handle({ url }) {
         const format = url.searchParams.get('format') ?? 'json';
         if (format !== 'json' && format !== 'csv') throw new HttpError(400, '?format must be json or csv');
         const limit = intParam(url, 'limit', 1, MAX_PAGE) ?? DEFAULT_PAGE;
@@ -104,12 +104,11 @@ export function reportRoutes(engine: Engine, info: GateInfo): Route[] {
         let keyId = intParam(url, 'keyId', 1, Number.MAX_SAFE_INTEGER);
         const key = url.searchParams.get('key');
         if (key !== null) {
-          const record = ledger.findByHash(hashApiKey(key));
+          const record = await ledger.findByHash(hashApiKey(key));
           if (!record) throw new HttpError(404, '?key names no stored key');
           keyId = record.id;
         }
-        ledger.flush();
-        const events = ledger.store.usage({
+        const events = await ledger.usage({
           limit,
           ...(sinceMs === undefined ? {} : { sinceMs }),
           ...(afterId === undefined ? {} : { afterId }),
@@ -135,13 +134,19 @@ export function reportRoutes(engine: Engine, info: GateInfo): Route[] {
       method: 'GET',
       path: '/status',
       access: 'admin',
-      handle({ url, now }) {
+      async handle({ url, now }) {
         const namespace = namespaceParam(url);
-        ledger.flush();
-        const totals = ledger.store.keyTotals(namespace);
+        const pools = info.pools();
+        const [totals, toolStats, denyReasons, namespaces, prefixes] = await Promise.all([
+          ledger.keyTotals(namespace),
+          ledger.toolStats(),
+          ledger.denyReasons(namespace),
+          namespace === undefined ? ledger.namespaces() : undefined,
+          poolKeyPrefixes(ledger, pools.values()),
+        ]);
         const perTool: Record<string, { calls: number; credits: number; denied: number }> = {};
         let totalDenied = 0;
-        for (const [tool, stats] of ledger.toolStats()) {
+        for (const [tool, stats] of toolStats) {
           perTool[tool] = { ...stats };
           totalDenied += stats.denied;
         }
@@ -151,11 +156,8 @@ export function reportRoutes(engine: Engine, info: GateInfo): Route[] {
             version: info.version,
             uptime: Math.round((now - info.startedAt) / 1000),
             backends: Object.fromEntries(info.backends()),
-            ...poolDetails(info.pools(), (keyHash) => {
-              const record = ledger.findByHash(keyHash);
-              // As the admin API shows keys everywhere else.
-              return record && `${record.keyPrefix}...`;
-            }),
+            // As the admin API shows keys everywhere else.
+            ...poolDetails(pools, (keyHash) => prefixes.has(keyHash) ? `${prefixes.get(keyHash)}...` : undefined),
             sessions: info.sessionCount(),
             ...(namespace === undefined ? {} : { filteredNamespace: namespace }),
             keys: totals.keys,
@@ -165,9 +167,9 @@ export function reportRoutes(engine: Engine, info: GateInfo): Route[] {
               totalCreditsSpent: totals.totalSpent,
               totalCreditsRemaining: totals.totalCredits,
               ...(namespace === undefined ? { totalDenied, perTool } : {}),
-              denyReasons: Object.fromEntries(ledger.store.denyReasons(namespace)),
+              denyReasons: Object.fromEntries(denyReasons),
             },
-            ...(namespace === undefined ? { namespaces: ledger.store.namespaces().map((summary) => summary.namespace) } : {}),
+            ...(namespaces === undefined ? {} : { namespaces: namespaces.map((summary) => summary.namespace) }),
             unauthenticated: info.unauthenticated(),
             config: info.settings(),
           },
@@ -178,9 +180,8 @@ export function reportRoutes(engine: Engine, info: GateInfo): Route[] {
       method: 'GET',
       path: '/namespaces',
       access: 'admin',
-      handle() {
-        ledger.flush();
-        const namespaces = ledger.store.namespaces();
+      async handle() {
+        const namespaces = await ledger.namespaces();
         return { json: { namespaces, count: namespaces.length } };
       },
     }),

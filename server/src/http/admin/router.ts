@@ -3,7 +3,7 @@ import { ajv, explain, type Validator } from '../../validation/ajv.ts';
 import { parseJson, readBody } from '../body.ts';
 import { ADMIN_KEY_CHALLENGE } from '../challenge.ts';
 import { clientIp } from '../clientIp.ts';
-import { LedgerUnavailableError } from '../../store/ledger.ts';
+import { LedgerUnavailableError } from '../../store/contract.ts';
 import type { AdminGuard } from '../credentials.ts';
 import { HttpError, sendError, sendJson, sendText } from '../respond.ts';
 

@@ -1,0 +1,38 @@
+import { PRELUDE } from './prelude.ts';
+import { RESERVATIONS } from './reservations.ts';
+
+/**
+ * An instance's heartbeat, and the reaper of dead instances' calls: renews this instance's lease
+ * (Redis time + lease ms), then refunds as `interrupted` the open charges of instances whose lease
+ * has run out: they stopped between admitting calls and settling them, so those callers got no
+ * answer. At most `budget` reservations per run; an instance is forgotten once none is left.
+ *
+ * ARGV: instance id, lease ms, budget. Replies how many calls were refunded.
+ */
+export const LEASE = PRELUDE + RESERVATIONS + String.raw`
+local now = clock()
+local instances = P .. 'instances'
+redis.call('ZADD', instances, fmt(now + tonumber(ARGV[2])), ARGV[1])
+local budget = tonumber(ARGV[3])
+local refunded = 0
+for _, instance in ipairs(redis.call('ZRANGEBYSCORE', instances, '-inf', '(' .. fmt(now), 'LIMIT', 0, 16)) do
+  if budget <= 0 then break end
+  local open = P .. 'inst:' .. instance
+  local reason = 'the gate instance ' .. instance .. ' stopped (its lease ran out) while the call was in flight; refunded'
+  for _, id in ipairs(redis.call('SRANDMEMBER', open, budget)) do
+    local r, resKey = loadReservation(id)
+    if r then
+      for i = 1, tonumber(redis.call('HGET', resKey, 'n')) do
+        if not redis.call('HGET', resKey, 's' .. i) then
+          refundCharge(r, resKey, i, 'interrupted', reason, now)
+          refunded = refunded + 1
+        end
+      end
+    end
+    redis.call('SREM', open, id)
+    budget = budget - 1
+  end
+  if redis.call('SCARD', open) == 0 then redis.call('ZREM', instances, instance) end
+end
+return refunded
+`;

@@ -1,0 +1,134 @@
+import { ReplyError } from 'ioredis';
+
+/** One charge to settle: the 1-based index of a charge of a stored reservation. */
+export interface Settlement {
+  reservationId: string;
+  index: number;
+  /** null keeps the charge; otherwise it is refunded for this reason. */
+  refundReason: string | null;
+}
+
+/** What Redis made of a settlement (lua/settle.ts). */
+export type SettleStatus = 'kept' | 'refunded' | 'cancelled';
+
+interface Waiting {
+  settlement: Settlement;
+  resolve: (status: SettleStatus) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Why a charge is refunded when its keep could not be confirmed: its caller gets no answer. */
+export const UNRECORDED_REASON = 'the gate could not record the outcome, so the answer was withheld';
+/** Why a reservation whose admission got no answer is refunded: its calls were never made. */
+export const UNANSWERED_ADMISSION_REASON = 'the gate got no answer from Redis for the admission, so the calls were not made';
+const RETRY_REPAIRS_MS = 1000;
+const SETTLEMENTS_PER_SCRIPT = 500;
+
+/**
+ * Settles charges through the settle script: the settlements asked for in one event-loop turn go
+ * as one script call. A settlement that fails without an answer from Redis (a timeout, a lost
+ * connection) may still run later, so it is followed by a refund that is retried until Redis
+ * answers: a keep whose answer was lost is overridden (its caller is not answered), and a
+ * reservation whose admission got no answer is cancelled (refunded if it arrived, remembered as
+ * cancelled if it did not, so that it admits nothing when it does). Requests on one connection run
+ * in order, so such a refund runs after the command it repairs.
+ */
+export class Settler {
+  readonly #run: (argv: string[]) => Promise<unknown>;
+  readonly #onSettled: () => void;
+  #waiting: Waiting[] = [];
+  #scheduled = false;
+  readonly #repairs = new Map<string, Settlement>();
+  #repairTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  /** `run` calls the settle script; `onSettled` is told after Redis applied settlements. */
+  constructor(run: (argv: string[]) => Promise<unknown>, onSettled: () => void) {
+    this.#run = run;
+    this.#onSettled = onSettled;
+  }
+
+  /** Refunds not confirmed yet. */
+  get pendingRepairs(): number {
+    return this.#repairs.size;
+  }
+
+  settle(settlement: Settlement): Promise<SettleStatus> {
+    const { promise, resolve, reject } = Promise.withResolvers<SettleStatus>();
+    this.#waiting.push({ settlement, resolve, reject });
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => void this.#flush());
+    }
+    return promise;
+  }
+
+  /** Cancels a reservation whose admission got no answer: every one of its charges is refunded, or the id remembered as cancelled. */
+  cancel(reservationId: string, charges: number): void {
+    for (let index = 1; index <= Math.max(1, charges); index++) this.#repair({ reservationId, index, refundReason: UNANSWERED_ADMISSION_REASON });
+  }
+
+  /** Tries the repairs still pending once more, now. */
+  async retryRepairs(): Promise<void> {
+    clearTimeout(this.#repairTimer);
+    this.#repairTimer = undefined;
+    const batch = [...this.#repairs.entries()].slice(0, SETTLEMENTS_PER_SCRIPT);
+    if (batch.length === 0) return;
+    try {
+      await this.#run(argvOf(batch.map(([, settlement]) => settlement)));
+      for (const [name, settlement] of batch) if (this.#repairs.get(name) === settlement) this.#repairs.delete(name);
+      this.#onSettled();
+    } catch (error) {
+      // Redis answered with an error: running it again would not change the answer.
+      if (error instanceof ReplyError) for (const [name] of batch) this.#repairs.delete(name);
+    }
+    if (this.#repairs.size > 0) this.#scheduleRepairs(RETRY_REPAIRS_MS);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#repairTimer);
+    this.#repairTimer = undefined;
+  }
+
+  async #flush(): Promise<void> {
+    this.#scheduled = false;
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (let start = 0; start < waiting.length; start += SETTLEMENTS_PER_SCRIPT) {
+      const group = waiting.slice(start, start + SETTLEMENTS_PER_SCRIPT);
+      let reply: unknown;
+      try {
+        reply = await this.#run(argvOf(group.map((entry) => entry.settlement)));
+      } catch (error) {
+        for (const { settlement, reject } of group) {
+          if (!(error instanceof ReplyError)) this.#repair({ ...settlement, refundReason: settlement.refundReason ?? UNRECORDED_REASON });
+          reject(error);
+        }
+        continue;
+      }
+      const statuses = Array.isArray(reply) ? reply : [];
+      group.forEach(({ resolve }, i) => resolve(statuses[i] === 'kept' || statuses[i] === 'refunded' ? statuses[i] : 'cancelled'));
+      this.#onSettled();
+    }
+  }
+
+  #repair(settlement: Settlement): void {
+    // A later refund of the same charge replaces an earlier one: either gives the credits back once.
+    this.#repairs.set(`${settlement.reservationId}#${settlement.index}`, settlement);
+    this.#scheduleRepairs(0);
+  }
+
+  #scheduleRepairs(delayMs: number): void {
+    if (this.#stopped || this.#repairTimer !== undefined) return;
+    this.#repairTimer = setTimeout(() => void this.retryRepairs(), delayMs).unref();
+  }
+}
+
+function argvOf(settlements: readonly Settlement[]): string[] {
+  const argv = [String(settlements.length)];
+  for (const { reservationId, index, refundReason } of settlements) {
+    argv.push(reservationId, String(index), refundReason === null ? 'keep' : 'refund', refundReason ?? '');
+  }
+  return argv;
+}
