@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { GateProcess, waitFor, type Reply } from '../helpers/gate.ts';
-import { startRedis, type RedisServer } from '../helpers/redis.ts';
+import { RedisServer } from '../helpers/redis.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 /**
@@ -46,8 +46,8 @@ async function stopGate(gate: GateProcess): Promise<void> {
   await gate.exited;
 }
 
-async function redisFor(t: TestContext, args: string[] = []): Promise<RedisServer> {
-  const redis = await startRedis({ args });
+async function redisFor(t: TestContext, options: { appendOnly?: boolean } = {}): Promise<RedisServer> {
+  const redis = await RedisServer.start(options);
   t.after(() => redis.stop());
   return redis;
 }
@@ -255,9 +255,9 @@ test('Redis paused for 5 s under load: no call is served unpaid and none is char
   const { key, id } = await gates[0]!.createKey({ credits: 100_000 });
   const traffic = load(gates, key, 8);
   await sleep(1000);
-  await redis.pause();
+  redis.pause();
   await sleep(5000);
-  await redis.resume();
+  redis.resume();
   await sleep(1500);
   const tally = await traffic.stop();
   assert.ok(tally.acknowledged > 0);
@@ -278,7 +278,7 @@ test('Redis paused for 5 s under load: no call is served unpaid and none is char
 });
 
 test('Redis down: /health answers 503 naming Redis and calls get a clear JSON-RPC error; once Redis is back on its port the gate recovers by itself', LIMIT, async (t) => {
-  const redis = await redisFor(t, ['--appendonly', 'yes', '--appendfsync', 'always']);
+  const redis = await redisFor(t, { appendOnly: true });
   const [gate] = (await gatesOn(t, redis, { count: 1 })) as [GateProcess];
   const { key } = await gate.createKey({ credits: 10 });
   assert.equal(servedCredits(await gate.callTool(key, 'echo')), 1);
@@ -301,12 +301,12 @@ test('Redis down: /health answers 503 naming Redis and calls get a clear JSON-RP
 });
 
 test('Redis killed under load and restarted from its AOF (appendfsync always): balances equal the charges callers were answered for', LIMIT, async (t) => {
-  const redis = await redisFor(t, ['--appendonly', 'yes', '--appendfsync', 'always']);
+  const redis = await redisFor(t, { appendOnly: true });
   const gates = await gatesOn(t, redis, { count: 2 });
   const { key, id } = await gates[0]!.createKey({ credits: 100_000 });
   const traffic = load(gates, key, 8);
   await sleep(1500);
-  await redis.kill();
+  await redis.crash();
   await sleep(500);
   await redis.restart();
   await sleep(1500);

@@ -5,15 +5,16 @@ import { PolicyEngine } from '../../server/src/gate/policyEngine.ts';
 import { displayPrefix, generateApiKey, hashApiKey } from '../../server/src/keys/apiKey.ts';
 import { newKeyRecord } from '../../server/src/keys/fields.ts';
 import { LedgerUnavailableError, type Ledger } from '../../server/src/store/contract.ts';
-import { openRedisLedger } from '../../server/src/store/redis/ledger.ts';
+import { openRedisLedger } from '../../server/src/store/redis/connection.ts';
 import { describeLedgerContract, type OpenedLedger } from '../contract/ledger.contract.ts';
-import { startRedis } from '../helpers/redis.ts';
+import { RedisServer } from '../helpers/redis.ts';
 import { policy } from '../helpers/records.ts';
+import { countCommands } from '../helpers/redisCommands.ts';
 
 /** Long enough for a live instance to renew it many times, short enough for a test to wait it out. */
 const LEASE_MS = 300;
 
-const redis = await startRedis();
+const redis = await RedisServer.start();
 after(() => redis.stop());
 
 interface OpenedRedis extends OpenedLedger {
@@ -80,10 +81,8 @@ test('Redis holds the hashes of keys, never the keys themselves', async () => {
   }
 });
 
-test('a call costs at most two Redis commands once its key is known: the admission and the settlement', async () => {
-  const own = await startRedis();
-  const opened = await openOn(own.url, freshPrefix());
-  const client = new Redis(own.url);
+test('a call costs at most two Redis round trips once its key is known (the admission and the settlement), a batch too', async () => {
+  const opened = await openOn(redis.url, freshPrefix());
   try {
     const { ledger } = opened;
     const { hash } = await keyOn(ledger, 1000);
@@ -93,35 +92,35 @@ test('a call costs at most two Redis commands once its key is known: the admissi
       await Promise.all(admission.reservation!.charges.map((charge) => ledger.settle(admission.reservation!, charge, null, now())));
     };
     await call(['warm-up']);
-    const commands = async () => {
-      const stats = await client.info('commandstats');
-      return [...stats.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)].reduce((sum, match) => sum + (match[1] === 'info' ? 0 : Number(match[2])), 0);
-    };
-    const before = await commands();
-    for (let index = 0; index < 20; index++) await call(['echo']);
-    const singles = (await commands()) - before;
-    for (let index = 0; index < 20; index++) await call(['echo', 'echo', 'echo', 'echo']);
-    const batches = (await commands()) - before - singles;
-    assert.ok(singles / 20 <= 2, `${singles / 20} commands per single call`);
-    assert.ok(batches / 20 <= 2, `${batches / 20} commands per batch of 4`);
+    const singles = await countCommands(redis.url, async () => {
+      for (let index = 0; index < 20; index++) await call(['echo']);
+    });
+    const batches = await countCommands(redis.url, async () => {
+      for (let index = 0; index < 20; index++) await call(['echo', 'echo', 'echo', 'echo']);
+    });
+    assert.ok(singles.sent / 20 <= 2, `${singles.sent / 20} commands per single call: ${JSON.stringify(singles.sentByName)}`);
+    assert.ok(batches.sent / 20 <= 2, `${batches.sent / 20} commands per batch of 4: ${JSON.stringify(batches.sentByName)}`);
   } finally {
-    client.disconnect();
     await opened.close();
-    await own.stop();
   }
 });
 
 test('while Redis cannot be reached, admissions are refused as unavailable within a bound; once it is back, the ledger goes on by itself', async () => {
-  const own = await startRedis();
+  const own = await RedisServer.start();
   const opened = await openOn(own.url, freshPrefix());
   try {
     const { ledger } = opened;
     const { hash } = await keyOn(ledger, 10);
     const engine = new PolicyEngine(policy());
     const admit = async () => ledger.admit(engine, { record: await ledger.findByHash(hash), presentedKey: true, clientIp: '127.0.0.1' }, [{ tool: 'echo', argBytes: 0 }], now());
-    await own.kill();
+    const known = await ledger.findByHash(hash);
+    await own.crash();
     const started = Date.now();
-    await assert.rejects(admit(), LedgerUnavailableError);
+    await assert.rejects(ledger.admit(engine, { record: known, presentedKey: true, clientIp: '127.0.0.1' }, [{ tool: 'echo', argBytes: 0 }], now()), LedgerUnavailableError);
+    await ledger.findByHash(hashApiKey(generateApiKey())).then(
+      () => assert.fail('an unknown hash cannot be looked up while Redis is down'),
+      (error: unknown) => assert.ok(error instanceof LedgerUnavailableError, `a lookup fails as unavailable, not with ${String(error)}`),
+    );
     assert.ok(Date.now() - started < 5000, 'refused within 5 s');
     assert.ok(ledger.failure, 'the ledger says why it refuses charges');
     await own.restart();

@@ -1,6 +1,6 @@
 import path from 'node:path';
-import type { Ledger } from '../../server/src/store/contract.ts';
 import { openLedger, openStateFile, type OpenedState } from '../../server/src/store/open.ts';
+import { SqliteLedger } from '../../server/src/store/sqliteLedger.ts';
 import { describeLedgerContract, type OpenedLedger } from '../contract/ledger.contract.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -9,7 +9,7 @@ interface OpenedSqlite extends OpenedLedger {
 }
 
 function opened(state: OpenedState): OpenedSqlite {
-  const ledger: Ledger = openLedger(state);
+  const ledger = new SqliteLedger(openLedger(state));
   return { ledger, state, close: () => ledger.close() };
 }
 
