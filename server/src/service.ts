@@ -22,6 +22,7 @@ import { newKeyRecord } from './keys/fields.ts';
 import { describeServer, ServerSet } from './proxy/connect.ts';
 import type { Ledger } from './store/contract.ts';
 import { SqliteLedger } from './store/sqliteLedger.ts';
+import type { RedisConnectionOptions } from './store/redis/connection.ts';
 import { markLegacyImported, openLedger, openStateFile, StateFileError } from './store/open.ts';
 import { UsageRetention } from './store/retention.ts';
 import { VERSION } from './version.ts';
@@ -90,13 +91,11 @@ function configuredKeys(settings: GateSettings, now: number): ImportedKey[] {
   }));
 }
 
-/** Opens the state, refunds what a stopped gate left in flight, and imports the keys it should hold. */
-async function prepareLedger(settings: GateSettings, now: number, log: (line: string) => void): Promise<Ledger> {
+/** The SQLite ledger of `stateFile`, with the keys of a paygate-mcp 2.x JSON state file imported once. */
+async function openSqlite(settings: GateSettings, now: number, log: (line: string) => void): Promise<Ledger> {
   const state = openStateFile(settings.stateFile, settings.durability);
   const ledger = new SqliteLedger(openLedger(state));
   try {
-    const recovered = await ledger.recoverInterrupted(now);
-    if (recovered > 0) log(`refunded ${recovered} call(s) that the previous run admitted but never answered`);
     if (state.legacyJsonFile) {
       const parsed = parseKeyImport(fs.readFileSync(state.legacyJsonFile, 'utf8'), now);
       if (parsed.errors.length > 0) {
@@ -107,6 +106,50 @@ async function prepareLedger(settings: GateSettings, now: number, log: (line: st
       markLegacyImported(state);
       log(`imported ${imported} key(s) from the paygate-mcp 2.x state file ${state.legacyJsonFile} into ${state.store.location} (the JSON file is left as it was)`);
     }
+    return ledger;
+  } catch (error) {
+    await ledger.close();
+    throw error;
+  }
+}
+
+/** The Redis ledger shared by every gate on the same URL and key prefix. Loaded only when asked for. */
+async function openRedis(redis: NonNullable<GateSettings['redis']>): Promise<Ledger> {
+  const { openRedisLedger } = await import('./store/redis/connection.ts');
+  const connection: RedisConnectionOptions = {};
+  if (redis.sentinels) Object.assign(connection, { sentinels: redis.sentinels, name: redis.sentinelName });
+  if (redis.clusterNodes) connection.cluster = redis.clusterNodes;
+  if (redis.tls) {
+    const { caFile, servername } = redis.tls;
+    connection.tls = { ...(caFile === undefined ? {} : { ca: readTlsFile(caFile) }), ...(servername === undefined ? {} : { servername }) };
+  }
+  try {
+    return await openRedisLedger({
+      url: redis.url,
+      ioredis: connection,
+      ...(redis.keyPrefix === undefined ? {} : { keyPrefix: redis.keyPrefix }),
+      ...(redis.leaseMs === undefined ? {} : { leaseMs: redis.leaseMs }),
+      ...(redis.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: redis.commandTimeoutMs }),
+    });
+  } catch (error) {
+    throw new StartError((error as Error).message);
+  }
+}
+
+function readTlsFile(file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (error) {
+    throw new StartError(`cannot read the Redis TLS CA file ${file}: ${(error as Error).message}`);
+  }
+}
+
+/** Opens the state (Redis or SQLite), refunds what stopped gates left in flight, and imports the keys it should hold. */
+async function prepareLedger(settings: GateSettings, now: number, log: (line: string) => void): Promise<Ledger> {
+  const ledger = settings.redis ? await openRedis(settings.redis) : await openSqlite(settings, now, log);
+  try {
+    const recovered = await ledger.recoverInterrupted(now);
+    if (recovered > 0) log(`refunded ${recovered} call(s) that were admitted but never answered by a gate that stopped`);
     await importKeys(ledger, configuredKeys(settings, now));
     return ledger;
   } catch (error) {
@@ -125,7 +168,7 @@ function engineOptionsOf(settings: GateSettings): Omit<EngineOptions, 'now'> {
 }
 
 /** Settings that only take effect at start-up; a reload that changes them says so. */
-const FIXED_AT_START = ['host', 'port', 'stateFile', 'durability', 'adminKey', 'trustedProxies', 'allowedOrigins', 'maxBodyBytes', 'name'] as const;
+const FIXED_AT_START = ['host', 'port', 'stateFile', 'durability', 'redis', 'adminKey', 'trustedProxies', 'allowedOrigins', 'maxBodyBytes', 'name'] as const;
 
 function listen(server: http.Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
