@@ -1,9 +1,11 @@
 /**
- * Redis commands per tool call of one gate in Redis mode, from Redis's own `INFO commandstats`:
- * every command Redis ran while the calls were made (the gate's lease renewals and the like
- * included, the measuring `INFO` and `CONFIG RESETSTAT` not), divided by the calls. Measured
- * apart for single `tools/call`s and for `tools/call_batch`es, after a warm-up that lets the gate
- * learn the key. The issue's target: at most 2 per single call and at most 2 per batch.
+ * Redis round trips per tool call of one gate in Redis mode: the commands the gate sent while the
+ * calls were made (its lease renewals included), divided by the calls, measured apart for single
+ * `tools/call`s and for `tools/call_batch`es after a warm-up that lets the gate learn the key. The
+ * issue's target: at most 2 per single call and at most 2 per batch. Sent commands are counted
+ * with MONITOR; `INFO commandstats` cannot tell them from the commands a script runs inside Redis
+ * (it counts each `redis.call` under its own name), so its total, which includes those, is given
+ * beside them.
  *
  *   node test/bench/redisRoundTrips.ts [--calls 2000] [--batches 300] [--batch 10] [-c 8]
  *
@@ -12,6 +14,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
+import { countCommands } from '../helpers/redisCommands.ts';
 import { ROOT, spawnGate } from './gateProcess.ts';
 import { startBenchRedis } from './redisServer.ts';
 
@@ -28,7 +31,7 @@ const batches = Number(values.batches);
 const batchSize = Number(values.batch);
 const concurrency = Number(values.c);
 const ADMIN_KEY = 'admin_bench_0123456789abcdef';
-const NOT_COUNTED = new Set(['info', 'config']);
+const NOT_COUNTED = new Set(['info', 'config', 'monitor', 'echo']);
 
 const redis = await startBenchRedis();
 const client = new Redis(redis.url());
@@ -68,34 +71,37 @@ try {
     );
   }
 
-  /** Commands Redis ran since the last reset, by name, the measuring ones left out. */
-  async function commands(): Promise<Record<string, number>> {
+  /** Commands Redis ran since the last reset (scripts' inner ones included), by name, the measuring ones left out. */
+  async function commandstats(): Promise<Record<string, number>> {
     const stats = await client.info('commandstats');
     const byName: Record<string, number> = {};
-    for (const [, name, count] of stats.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (!NOT_COUNTED.has(name!)) byName[name!] = Number(count);
+    for (const [, name, count] of stats.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (!NOT_COUNTED.has(name!.split('|')[0]!)) byName[name!] = Number(count);
     return byName;
   }
   const total = (byName: Record<string, number>) => Object.values(byName).reduce((sum, count) => sum + count, 0);
 
-  async function measure(count: number, request: () => Promise<void>) {
+  const round = (value: number) => Math.round(value * 100) / 100;
+  /** `requests` requests: the commands sent, and commandstats' total (scripts' inner commands included), per request. */
+  async function measure(requests: number, request: () => Promise<void>) {
     await client.config('RESETSTAT');
-    await run(count, request);
-    return commands();
+    const sent = await countCommands(redis.url(), () => run(requests, request));
+    const stats = await commandstats();
+    return { requests, sent: sent.sent, perRequest: round(sent.sent / requests), sentByName: sent.sentByName, commandstatsPerRequest: round(total(stats) / requests), commandstats: stats };
   }
 
   await run(100, single);
   await run(20, batch);
   const singles = await measure(calls, single);
   const batched = await measure(batches, batch);
-  const round = (value: number) => Math.round(value * 100) / 100;
   const result = {
     harness: 'redis-round-trips',
     concurrency,
-    single: { calls, commands: total(singles), perCall: round(total(singles) / calls), byCommand: singles },
-    batch: { batches, batchSize, commands: total(batched), perBatch: round(total(batched) / batches), perCall: round(total(batched) / (batches * batchSize)), byCommand: batched },
+    single: { ...singles, perCall: singles.perRequest },
+    batch: { ...batched, batchSize, perBatch: batched.perRequest, perCall: round(batched.sent / (batches * batchSize)) },
   };
   process.stderr.write(
-    `Redis commands: ${result.single.perCall} per single call (${calls} calls), ${result.batch.perBatch} per batch of ${batchSize} (${batches} batches)\n`,
+    `Redis round trips: ${result.single.perCall} per single call (${calls} calls), ${result.batch.perBatch} per batch of ${batchSize} (${batches} batches); ` +
+      `commandstats with scripts' inner commands: ${singles.commandstatsPerRequest} and ${batched.commandstatsPerRequest}\n`,
   );
   console.log(JSON.stringify(result));
 } finally {

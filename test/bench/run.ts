@@ -123,8 +123,9 @@ const lines = [
   redisRow('tools/call, c=16, p99 ms', 'single c=16', (result) => result.latencyMs.p99, (target) => target['single c=16'].p99),
   redisRow('tools/call_batch of 10, c=16, calls/s', 'batch10 c=16', callsPerSec, (target) => target['batch10 c=16'].callsPerSec),
   '',
-  `Redis commands (INFO commandstats, all commands the gate sent, lease renewals included): ${roundTrips.single.perCall} per single call, ` +
-    `${roundTrips.batch.perBatch} per batch of ${roundTrips.batch.batchSize} (${roundTrips.batch.perCall} per call in a batch), at concurrency ${roundTrips.concurrency}.`,
+  `Redis round trips (commands the gate sent, lease renewals included): ${roundTrips.single.perCall} per single call, ` +
+    `${roundTrips.batch.perBatch} per batch of ${roundTrips.batch.batchSize}, at concurrency ${roundTrips.concurrency}; ` +
+    `INFO commandstats, which also counts the commands scripts run inside Redis: ${roundTrips.single.commandstatsPerRequest} per call, ${roundTrips.batch.commandstatsPerRequest} per batch.`,
   '',
   `| stored keys | ${sizes.join(' | ')} |`,
   `|---|${sizes.map(() => '---').join('|')}|`,
