@@ -5,10 +5,14 @@ import { KeyCache } from './keyCache.ts';
 import type { BalanceRow, EventStatus, KeyQuery, LedgerBatch, Store, ToolStats, UsageEvent } from './types.ts';
 import { directWriter, type BatchWriter } from './writer.ts';
 
+type Outcome = 'kept' | 'refunded';
+
 /** A reservation made in this process's memory: it is debited at once, durable when `durable` settles. */
 export interface LocalReservation extends Reservation {
   /** Settles when the charges are on disk; the calls may be forwarded only then. */
   readonly durable: Promise<void>;
+  /** How each charge (by index) was settled, once it is. */
+  readonly outcomes: (Outcome | undefined)[];
 }
 
 /** Credits and calls admitted for a key but not settled yet. */
@@ -120,14 +124,31 @@ export class InProcessLedger {
     const total = charges.reduce((sum, charge) => sum + charge.credits, 0);
     applyCharge(record, total, charges.length, now);
     this.#moveInFlight(record, total, charges.length);
-    const reservation: LocalReservation = { id: String(++this.#reservations), record, at: now, charges: [...charges], durable: this.#turnCommitted() };
+    const reservation: LocalReservation = {
+      id: String(++this.#reservations),
+      record,
+      at: now,
+      charges: [...charges],
+      durable: this.#turnCommitted(),
+      outcomes: new Array<Outcome | undefined>(charges.length),
+    };
     this.#turnReservations.push(reservation);
     this.#commitSoon(this.#callsInFlight === charges.length);
     return reservation;
   }
 
-  /** Makes one charge final: kept, or given back with the reason. Resolves once that is on disk. */
+  /**
+   * Makes one charge final: kept, or given back with the reason. Resolves once that is on disk. A
+   * charge is settled once: the same outcome again changes nothing, the other one is refused.
+   */
   settle(reservation: LocalReservation, charge: Charge, refundReason: string | null, now: number): Promise<void> {
+    const index = reservation.charges.indexOf(charge);
+    if (index < 0) return Promise.reject(new TypeError('the charge is not one of this reservation\'s'));
+    const outcome: Outcome = refundReason === null ? 'kept' : 'refunded';
+    const settled = reservation.outcomes[index];
+    if (settled === outcome) return this.#whenCommitted(this.#callsInFlight === 0);
+    if (settled !== undefined) return Promise.reject(new Error(`the charge was ${settled} already, so it cannot be ${outcome} now`));
+    reservation.outcomes[index] = outcome;
     const { record } = reservation;
     this.#moveInFlight(record, -charge.credits, -1);
     if (refundReason === null) {
@@ -187,15 +208,15 @@ export class InProcessLedger {
   }
 
   /**
-   * Stores, in one transaction, the keys whose hash is not stored yet; stored keys are left exactly
-   * as they are, and none is cached (bulk imports must not fill memory). Returns how many were added.
+   * Stores, in one transaction, the keys whose hash is not stored yet (nor retired by a rotation);
+   * stored keys are left exactly as they are, and none is cached (bulk imports must not fill memory). Returns how many were added.
    */
   insertMissing(records: readonly Omit<KeyRecord, 'id'>[]): number {
     this.flush();
     const inserted = this.store.transaction(() => {
       let count = 0;
       for (const record of records) {
-        if (this.store.findKeyByHash(record.keyHash)) continue;
+        if (this.store.findKeyByHash(record.keyHash) || this.store.hashRetired(record.keyHash)) continue;
         this.store.insertKey(record);
         count++;
       }
@@ -298,12 +319,15 @@ export class InProcessLedger {
   #undo(reservations: readonly LocalReservation[], kept: readonly Kept[]): void {
     // As of the key's latest use: an earlier time would start its quota day afresh.
     const latest = (record: KeyRecord, at: number) => Math.max(at, record.lastUsedAt ?? at);
-    for (const { record, at, charges } of reservations) {
+    for (const reservation of reservations) {
+      const { record, at, charges } = reservation;
       const total = charges.reduce((sum, charge) => sum + charge.credits, 0);
       applyRefund(record, total, charges.length, at, latest(record, at));
       this.#moveInFlight(record, -total, -charges.length);
+      reservation.outcomes.fill('refunded');
     }
     for (const { reservation, charge, event } of kept) {
+      reservation.outcomes[reservation.charges.indexOf(charge)] = 'refunded';
       applyRefund(reservation.record, charge.credits, 1, reservation.at, latest(reservation.record, event.at));
       this.#bumpTool(charge.tool, -1, -charge.credits, 0);
       Object.assign(event, { credits: 0, status: 'refunded', reason: UNRECORDED_REASON } satisfies Partial<UsageEvent>);

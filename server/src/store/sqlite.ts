@@ -80,6 +80,14 @@ CREATE TABLE IF NOT EXISTS meta (
   name TEXT PRIMARY KEY,
   value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS retired_hashes (
+  hash TEXT PRIMARY KEY
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS keys_retire_rotated_hash AFTER UPDATE OF key_hash ON keys
+WHEN OLD.key_hash <> NEW.key_hash
+BEGIN
+  INSERT OR IGNORE INTO retired_hashes (hash) VALUES (OLD.key_hash);
+END;
 CREATE TABLE IF NOT EXISTS tool_stats (
   tool TEXT PRIMARY KEY,
   calls INTEGER NOT NULL,
@@ -289,6 +297,7 @@ export class SqliteStore implements Store {
   readonly #db: DatabaseSync;
   readonly #byHash: StatementSync;
   readonly #byId: StatementSync;
+  readonly #retired: StatementSync;
   readonly #insertKey: StatementSync;
   readonly #writeKey: StatementSync;
   readonly #writeBalance: StatementSync;
@@ -317,6 +326,7 @@ export class SqliteStore implements Store {
     this.#rollback = this.#db.prepare('ROLLBACK');
     this.#byHash = this.#db.prepare(`SELECT ${KEY_COLUMNS} FROM keys WHERE key_hash = ?`);
     this.#byId = this.#db.prepare(`SELECT ${KEY_COLUMNS} FROM keys WHERE id = ?`);
+    this.#retired = this.#db.prepare('SELECT 1 FROM retired_hashes WHERE hash = ?');
     this.#insertKey = this.#db.prepare(
       `INSERT INTO keys (${KEY_FIELDS.join(', ')}) VALUES (${KEY_FIELDS.map((c) => `:${c}`).join(', ')})`,
     );
@@ -377,6 +387,10 @@ export class SqliteStore implements Store {
   findKeyById(id: number): KeyRecord | undefined {
     const row = this.#byId.get(id) as KeyRow | undefined;
     return row && toKey(row);
+  }
+
+  hashRetired(hash: string): boolean {
+    return this.#retired.get(hash) !== undefined;
   }
 
   insertKey(record: Omit<KeyRecord, 'id'>): KeyRecord {

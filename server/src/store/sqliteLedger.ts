@@ -54,9 +54,9 @@ export class SqliteLedger implements Ledger {
     return admission;
   }
 
-  settle(reservation: Reservation, charge: Charge, refundReason: string | null, now: number): Promise<void> {
+  async settle(reservation: Reservation, charge: Charge, refundReason: string | null, now: number): Promise<void> {
     if (!isLocal(reservation)) throw new TypeError('the reservation was not made by this ledger');
-    return this.local.settle(reservation, charge, refundReason, now);
+    await this.local.settle(reservation, charge, refundReason, now);
   }
 
   recordRefusal(record: KeyRecord, tool: string, reason: string, status: 'denied' | 'shadow', now: number): void {

@@ -98,6 +98,8 @@ export interface Store {
   readonly databaseId: string;
   findKeyByHash(hash: string): KeyRecord | undefined;
   findKeyById(id: number): KeyRecord | undefined;
+  /** Whether a rotation took this hash from its key: it is never stored again. */
+  hashRetired(hash: string): boolean;
   insertKey(record: Omit<KeyRecord, 'id'>): KeyRecord;
   /** Writes every field of the record (admin changes). */
   writeKey(record: KeyRecord): void;
