@@ -89,7 +89,7 @@ export class GateProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const gate = new GateProcess(child, dir);
-    after(() => gate.kill());
+    after(() => gate.shutdown());
     await gate.#ready();
     return gate;
   }
@@ -162,6 +162,19 @@ export class GateProcess {
   async stop(): Promise<number | null> {
     this.kill('SIGTERM');
     return this.exited;
+  }
+
+  /**
+   * Stops the gate as an operator would (SIGTERM: it stops its servers' process groups too), and
+   * kills it if it has not gone within 5 s: a gate killed outright cannot stop servers that outlive
+   * their stdin.
+   */
+  async shutdown(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.kill('SIGTERM');
+    const timer = setTimeout(() => this.kill(), 5000);
+    await this.exited;
+    clearTimeout(timer);
   }
 }
 
