@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { ADMIN_KEY, BACKEND, GateProcess, ROOT, runCli, waitFor } from '../helpers/gate.ts';
@@ -151,12 +151,72 @@ test('through Redis Sentinel the gate finds the master the sentinel names and ke
   assert.match(unknown, /cannot connect to Redis at Redis Sentinel master "nobody" via 127\.0\.0\.1:\d+: no connection within 5000 ms; last error: .*No such master with that name/);
 });
 
+/** `defer(cleanup)`: run when the test ends, last first (clients close before their servers stop). */
+function deferrals(t: TestContext): (cleanup: () => unknown) => void {
+  const cleanups: (() => unknown)[] = [];
+  t.after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+  return (cleanup) => cleanups.push(cleanup);
+}
+
+/** Connections to a server other than the administrator's, the sentinels' and the replicas': the gate's. */
+async function gateConnections(admin: Redis): Promise<number> {
+  const own = String(await admin.call('CLIENT', 'ID'));
+  const clients = String(await admin.call('CLIENT', 'LIST')).trim().split('\n').map((line) => new Map(line.split(' ').map((pair) => pair.split('=', 2) as [string, string])));
+  return clients.filter((client) => client.get('id') !== own && !client.get('name')?.startsWith('sentinel-') && !client.get('flags')?.includes('S')).length;
+}
+
+test('when the sentinel switches master, the gate leaves the old one at once and charges on the new one', LIMIT, async (t) => {
+  const defer = deferrals(t);
+  const master = await RedisServer.start({ args: ['--repl-diskless-sync-delay', '0'] });
+  defer(() => master.stop());
+  const replica = await RedisServer.start({ args: ['--replicaof', '127.0.0.1', String(master.port)] });
+  defer(() => replica.stop());
+  const sentinel = await RedisServer.start({
+    sentinel: true,
+    config: [`sentinel monitor paygate-main 127.0.0.1 ${master.port} 1`, 'sentinel down-after-milliseconds paygate-main 1000', 'sentinel failover-timeout paygate-main 20000'],
+  });
+  defer(() => sentinel.stop());
+  const oldMaster = adminClient(master.port, { db: 2 });
+  const newMaster = adminClient(replica.port, { db: 2 });
+  const sentinelAdmin = adminClient(sentinel.port);
+  defer(() => [oldMaster, newMaster, sentinelAdmin].forEach((client) => client.disconnect()));
+  await waitFor('the replica to be in sync', async () => (await newMaster.info('replication')).includes('master_link_status:up') || undefined, 20_000);
+  await waitFor('the sentinel to know the replica', async () => ((await sentinelAdmin.call('SENTINEL', 'REPLICAS', 'paygate-main')) as unknown[]).length > 0 || undefined, 20_000);
+
+  const gate = await gateWithConfig({
+    redisUrl: 'redis://127.0.0.1:1/2',
+    redis: { sentinels: [{ host: '127.0.0.1', port: sentinel.port }], sentinelName: 'paygate-main' },
+  });
+  const { id, key } = await spendOneCredit(gate);
+  assert.ok((await oldMaster.call('WAIT', '1', '5000')) === 1, 'the replica has the charge');
+  assert.ok((await gateConnections(oldMaster)) > 0);
+
+  assert.equal(await sentinelAdmin.call('SENTINEL', 'FAILOVER', 'paygate-main'), 'OK');
+  await waitFor('the sentinel to name the replica master', async () => ((await sentinelAdmin.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', 'paygate-main')) as string[])[1] === String(replica.port) || undefined, 20_000);
+  // The old master takes writes until the sentinel demotes it (seconds later); those would be lost.
+  await waitFor('the gate to leave the old master', async () => ((await gateConnections(oldMaster)) === 0 ? true : undefined), 5_000);
+
+  let served = 0;
+  await waitFor('a call served by the gate', async () => {
+    if ((await gate.callTool(key, 'echo', { text: 'after' })).json.result) served += 1;
+    return served > 0 || undefined;
+  });
+  assert.equal(await gate.balance(key), 9 - served);
+  assert.equal(await newMaster.hget(`{paygate}:key:${id}`, 'credits'), String(9 - served), 'charged on the new master');
+  assert.equal(await gate.stop(), 0);
+});
+
 test('on a three-node Redis Cluster the gate works with the ACL user of the URL, and every PayGate key is in one hash slot', LIMIT, async (t) => {
   const aclUser = `${recommendedAclUser()} +cluster|slots +cluster|info +client|setname`;
-  const nodes = await Promise.all(
-    [0, 1, 2].map(() => RedisServer.start({ config: [aclUser], args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000'] })),
-  );
-  t.after(() => Promise.all(nodes.map((node) => node.stop())));
+  const defer = deferrals(t);
+  const nodes: RedisServer[] = [];
+  for (let i = 0; i < 3; i += 1) {
+    const node = await RedisServer.start({ config: [aclUser], args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000'] });
+    defer(() => node.stop());
+    nodes.push(node);
+  }
   await promisify(execFile)(REDIS_CLI, ['--cluster', 'create', ...nodes.map((node) => `127.0.0.1:${node.port}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });
   await waitFor('the cluster to be ok on every node', async () => {
     const states = await Promise.all(nodes.map((node) => withClient(adminClient(node.port), (admin) => admin.call('CLUSTER', 'INFO') as Promise<string>)));

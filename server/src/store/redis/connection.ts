@@ -96,7 +96,10 @@ function createClient(url: URL, options: RedisConnectionOptions, commandTimeoutM
       redisOptions: { ...fromUrl, ...rest, ...perNode },
     });
   }
-  return new Redis(url.toString(), { ...rest, ...required });
+  // Through Sentinel, a switch of master drops the connection at once: the old master may accept
+  // writes until the sentinels demote it, and those are lost when it resyncs from the new one.
+  const sentinel: RedisOptions = rest.sentinels?.length ? { failoverDetector: true } : {};
+  return new Redis(url.toString(), { ...rest, ...sentinel, ...required });
 }
 
 /**
