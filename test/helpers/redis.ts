@@ -1,18 +1,35 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import tls from 'node:tls';
 
 export const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
 
 export interface RedisServerOptions {
   /** AOF with `appendfsync always`: every acknowledged write survives a restart. */
   appendOnly?: boolean;
+  /** More redis-server arguments, e.g. `['--user', 'paygate on >secret …']` or `['--cluster-enabled', 'yes']`. */
+  args?: string[];
+  /**
+   * Lines of a config file written into the server's directory and read first. A sentinel needs one
+   * (it rewrites it); `sentinel: true` runs `redis-server <file> --sentinel`.
+   */
+  config?: string[];
+  sentinel?: boolean;
+  /** Serve TLS only (no plain port), with this certificate; clients need not present one. */
+  tls?: RedisTlsFiles;
 }
 
-async function freePort(): Promise<number> {
+export interface RedisTlsFiles {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+}
+
+export async function freePort(): Promise<number> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as net.AddressInfo;
@@ -20,18 +37,35 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** Answers PING with +PONG, within `timeoutMs`? */
-async function pings(port: number, timeoutMs: number): Promise<boolean> {
+/**
+ * A throwaway CA and a server certificate it signed for the DNS name `serverName` only, written
+ * into `dir` with /usr/bin/openssl.
+ */
+export function makeTlsFiles(dir: string, serverName: string): RedisTlsFiles {
+  const file = (name: string) => path.join(dir, name);
+  const openssl = (...args: string[]) => execFileSync('/usr/bin/openssl', args, { stdio: 'pipe', timeout: 30_000 });
+  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=PayGate test CA', '-keyout', file('ca.key'), '-out', file('ca.crt'));
+  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${serverName}`, '-keyout', file('redis.key'), '-out', file('redis.csr'));
+  fs.writeFileSync(file('san.ext'), `subjectAltName = DNS:${serverName}\n`);
+  openssl('x509', '-req', '-in', file('redis.csr'), '-CA', file('ca.crt'), '-CAkey', file('ca.key'), '-CAcreateserial', '-days', '1', '-extfile', file('san.ext'), '-out', file('redis.crt'));
+  return { certFile: file('redis.crt'), keyFile: file('redis.key'), caFile: file('ca.crt') };
+}
+
+/**
+ * Answers PING with +PONG (or asks for a password first), within `timeoutMs`? Over TLS when `ca` is
+ * given (the name in the certificate is the test's business, not this probe's).
+ */
+async function pings(port: number, timeoutMs: number, ca?: Buffer): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
+    const socket = ca ? tls.connect({ port, host: '127.0.0.1', ca, checkServerIdentity: () => undefined }) : net.connect(port, '127.0.0.1');
     const done = (ok: boolean) => {
       socket.destroy();
       resolve(ok);
     };
     socket.setTimeout(timeoutMs, () => done(false));
     socket.on('error', () => done(false));
-    socket.on('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (data) => done(data.toString().startsWith('+PONG')));
+    socket.on(ca ? 'secureConnect' : 'connect', () => socket.write('PING\r\n'));
+    socket.on('data', (data) => done(/^(\+PONG|-NOAUTH)/.test(data.toString())));
   });
 }
 
@@ -64,8 +98,9 @@ export class RedisServer {
     return server;
   }
 
+  /** `redis://127.0.0.1:<port>`, or `rediss://` for a TLS server. */
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    return `${this.#options.tls ? 'rediss' : 'redis'}://127.0.0.1:${this.port}`;
   }
 
   get pid(): number | undefined {
@@ -124,8 +159,25 @@ export class RedisServer {
   }
 
   async #spawn(): Promise<void> {
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--daemonize', 'no', '--loglevel', 'warning'];
-    if (this.#options.appendOnly) args.push('--appendonly', 'yes', '--appendfsync', 'always');
+    const options = this.#options;
+    const args: string[] = [];
+    if (options.config) {
+      const file = path.join(this.dir, options.sentinel ? 'sentinel.conf' : 'redis.conf');
+      // A restarted sentinel keeps what it rewrote into its file.
+      if (!fs.existsSync(file)) fs.writeFileSync(file, `${options.config.join('\n')}\n`);
+      args.push(file);
+    }
+    if (options.sentinel) args.push('--sentinel');
+    const port = String(this.port);
+    args.push(...(options.tls ? ['--port', '0', '--tls-port', port] : ['--port', port]));
+    args.push('--bind', '127.0.0.1', '--dir', this.dir, '--daemonize', 'no', '--loglevel', 'warning');
+    if (!options.sentinel) args.push('--save', '');
+    if (options.tls) {
+      args.push('--tls-cert-file', options.tls.certFile, '--tls-key-file', options.tls.keyFile, '--tls-ca-cert-file', options.tls.caFile, '--tls-auth-clients', 'no');
+    }
+    if (options.appendOnly) args.push('--appendonly', 'yes', '--appendfsync', 'always');
+    args.push(...(options.args ?? []));
+    const ca = options.tls ? fs.readFileSync(options.tls.caFile) : undefined;
     const child = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.#child = child;
     child.stdout!.on('data', (data: Buffer) => (this.#log += data.toString()));
@@ -133,7 +185,7 @@ export class RedisServer {
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`redis-server exited at start (${child.exitCode}): ${this.#log}`);
-      if (await pings(this.port, 500)) return;
+      if (await pings(this.port, 500, ca)) return;
       await sleep(50);
     }
     await this.kill();

@@ -70,9 +70,13 @@ function ledgerOptions(commandTimeoutMs: number): RedisOptions {
     autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: 0,
     commandTimeout: commandTimeoutMs,
-    connectTimeout: Math.max(commandTimeoutMs, 5_000),
+    connectTimeout: connectTimeoutMs(commandTimeoutMs),
     lazyConnect: true,
   };
+}
+
+function connectTimeoutMs(commandTimeoutMs: number): number {
+  return Math.max(commandTimeoutMs, 5_000);
 }
 
 function createClient(url: URL, options: RedisConnectionOptions, commandTimeoutMs: number): RedisClient {
@@ -92,15 +96,35 @@ function createClient(url: URL, options: RedisConnectionOptions, commandTimeoutM
       redisOptions: { ...fromUrl, ...rest, ...perNode },
     });
   }
-  return new Redis(url.toString(), { ...rest, ...required });
+  // Through Sentinel, a switch of master drops the connection at once: the old master may accept
+  // writes until the sentinels demote it, and those are lost when it resyncs from the new one.
+  const sentinel: RedisOptions = rest.sentinels?.length ? { failoverDetector: true } : {};
+  return new Redis(url.toString(), { ...rest, ...sentinel, ...required });
 }
 
-async function connect(client: RedisClient, location: string): Promise<void> {
+/**
+ * Connects, or gives up after `timeoutMs` (ioredis would retry a Sentinel or Cluster for ever). The
+ * error names the cause ioredis reported (a refused password, an untrusted certificate, an unknown
+ * master) rather than the "Connection is closed." its `connect` rejects with.
+ */
+async function connect(client: RedisClient, location: string, timeoutMs: number): Promise<void> {
+  let cause: Error | undefined;
+  const remember = (error: Error) => (cause = error);
+  client.on('error', remember);
+  const timedOut = new Error(`no connection within ${timeoutMs} ms`);
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timedOut), timeoutMs);
+  });
   try {
-    await client.connect();
+    await Promise.race([client.connect(), deadline]);
   } catch (error) {
     client.disconnect();
-    throw new LedgerUnavailableError(`cannot connect to Redis at ${location}: ${(error as Error).message}`);
+    const reason = error === timedOut ? `${timedOut.message}${cause ? `; last error: ${cause.message}` : ''}` : (cause ?? (error as Error)).message;
+    throw new LedgerUnavailableError(`cannot connect to Redis at ${location}: ${reason}`);
+  } finally {
+    clearTimeout(timer);
+    client.off('error', remember);
   }
 }
 
@@ -108,9 +132,10 @@ async function connect(client: RedisClient, location: string): Promise<void> {
 export async function connectRedis(options: Pick<RedisLedgerOptions, 'url' | 'ioredis' | 'commandTimeoutMs'>): Promise<{ client: RedisClient; location: string }> {
   const connection = options.ioredis ?? {};
   const location = redisLocation(options.url, connection);
-  const client = createClient(parseUrl(options.url), connection, options.commandTimeoutMs ?? 30_000);
+  const commandTimeoutMs = options.commandTimeoutMs ?? 30_000;
+  const client = createClient(parseUrl(options.url), connection, commandTimeoutMs);
   client.on('error', () => {});
-  await connect(client, location);
+  await connect(client, location, connectTimeoutMs(commandTimeoutMs));
   return { client, location };
 }
 
@@ -126,15 +151,16 @@ export async function openRedisLedger(options: RedisLedgerOptions): Promise<Redi
   const keys = new KeySpace(options.keyPrefix ?? DEFAULT_KEY_PREFIX);
   const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
   if (!(leaseMs >= 100)) throw new Error(`the Redis lease must be at least 100 ms (it is ${leaseMs})`);
-  const client = createClient(url, connection, options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
+  const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+  const client = createClient(url, connection, commandTimeoutMs);
   // Until the ledger listens, connection errors are reported by `connect`, not printed by ioredis.
   const quiet = () => {};
   client.on('error', quiet);
-  await connect(client, location);
+  await connect(client, location, connectTimeoutMs(commandTimeoutMs));
   const subscriber: RedisClient = client instanceof Cluster ? client.duplicate() : client.duplicate();
   subscriber.on('error', quiet);
   try {
-    await connect(subscriber, location);
+    await connect(subscriber, location, connectTimeoutMs(commandTimeoutMs));
   } catch (error) {
     client.disconnect();
     throw error;
