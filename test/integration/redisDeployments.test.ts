@@ -151,6 +151,23 @@ test('through Redis Sentinel the gate finds the master the sentinel names and ke
   assert.match(unknown, /cannot connect to Redis at Redis Sentinel master "nobody" via 127\.0\.0\.1:\d+: no connection within 5000 ms; last error: .*No such master with that name/);
 });
 
+test('sentinels that require a password are reached with sentinelPassword; without it the gate refuses to start', LIMIT, async (t) => {
+  const master = await RedisServer.start();
+  t.after(() => master.stop());
+  const sentinel = await RedisServer.start({ sentinel: true, config: [`sentinel monitor paygate-main 127.0.0.1 ${master.port} 1`, 'requirepass sentinel-secret'] });
+  t.after(() => sentinel.stop());
+  const through = { sentinels: [{ host: '127.0.0.1', port: sentinel.port }], sentinelName: 'paygate-main' };
+
+  const gate = await gateWithConfig({ redisUrl: 'redis://127.0.0.1:1/0', redis: { ...through, sentinelPassword: 'sentinel-secret' } });
+  const { id } = await spendOneCredit(gate);
+  assert.equal(await gate.stop(), 0);
+  await withClient(adminClient(master.port), async (admin) => assert.equal(await admin.hget(`{paygate}:key:${id}`, 'credits'), '9'));
+
+  const refused = await refusedStart(['--redis-url', 'redis://127.0.0.1:1/0', '--config', writeConfig({ redis: through })]);
+  assert.match(refused, /cannot connect to Redis at Redis Sentinel master "paygate-main"/);
+  assert.doesNotMatch(refused, /sentinel-secret/);
+});
+
 /** `defer(cleanup)`: run when the test ends, last first (clients close before their servers stop). */
 function deferrals(t: TestContext): (cleanup: () => unknown) => void {
   const cleanups: (() => unknown)[] = [];

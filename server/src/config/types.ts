@@ -78,6 +78,11 @@ export interface RedisOptions {
   /** Redis Sentinel: the sentinels and the name of the monitored master; the URL then gives only credentials, db and TLS. */
   sentinels?: { host: string; port: number }[];
   sentinelName?: string;
+  /** When the sentinels themselves need a user and password (`requirepass` or ACL on the sentinels). */
+  sentinelUsername?: string;
+  sentinelPassword?: string;
+  /** Talk TLS to the sentinels too (with a rediss:// URL, to the master and replicas it always is). */
+  sentinelTls?: boolean;
   /** Redis Cluster: the seed nodes; the URL then gives only credentials and TLS. */
   clusterNodes?: { host: string; port: number }[];
   /** For rediss:// URLs: a CA file to trust besides the system's, and the server name to check. */

@@ -6,7 +6,15 @@ import type { RedisConnectionOptions, RedisLedgerOptions } from './connection.ts
 /** How to reach Redis as the config (`redisUrl` and the `redis` block) or the flags say, in ioredis's terms. */
 export function redisLedgerOptions(redis: RedisSettings): RedisLedgerOptions {
   const connection: RedisConnectionOptions = {};
-  if (redis.sentinels) Object.assign(connection, { sentinels: redis.sentinels, name: redis.sentinelName });
+  if (redis.sentinels) {
+    Object.assign(connection, {
+      sentinels: redis.sentinels,
+      name: redis.sentinelName,
+      ...(redis.sentinelUsername === undefined ? {} : { sentinelUsername: redis.sentinelUsername }),
+      ...(redis.sentinelPassword === undefined ? {} : { sentinelPassword: redis.sentinelPassword }),
+      ...(redis.sentinelTls ? { enableTLSForSentinelMode: true } : {}),
+    });
+  }
   if (redis.clusterNodes) connection.cluster = redis.clusterNodes;
   if (redis.tls) {
     const { caFile, servername } = redis.tls;
