@@ -13,12 +13,15 @@ const LIMIT = { timeout: 60_000 };
 const REDIS_CLI = process.env.REDIS_CLI ?? '/usr/bin/redis-cli';
 const PASSWORD = 'secret-7f3a9c';
 
-/** The ACL user docs/ledger.md recommends, with its password placeholder filled in. */
+/** The ACL user docs/ledger.md and the README recommend (the same line in both), with its password placeholder filled in. */
 function recommendedAclUser(): string {
-  const docs = fs.readFileSync(path.join(ROOT, 'docs', 'ledger.md'), 'utf8');
-  const line = /^user paygate on >PASSWORD .*$/m.exec(docs)?.[0];
-  assert.ok(line, 'docs/ledger.md shows a `user paygate on >PASSWORD …` line');
-  return line.replace('>PASSWORD', `>${PASSWORD}`);
+  const shown = ['docs/ledger.md', 'README.md'].map((file) => {
+    const line = /^\s*(user paygate on >PASSWORD .*)$/m.exec(fs.readFileSync(path.join(ROOT, file), 'utf8'))?.[1];
+    assert.ok(line, `${file} shows a \`user paygate on >PASSWORD …\` line`);
+    return line;
+  });
+  assert.equal(shown[1], shown[0], 'README.md recommends the ACL user docs/ledger.md does');
+  return shown[0]!.replace('>PASSWORD', `>${PASSWORD}`);
 }
 
 /** Writes `config` as paygate.json into a fresh directory; returns the file's path. */
