@@ -359,6 +359,43 @@ describe('Redis ledger: outages', () => {
     }
   });
 
+  for (const outage of ['stopped', 'paused'] as const) {
+    test(`with Redis ${outage}, lookups, admin reads and admin writes fail as unavailable, naming Redis and its address`, async () => {
+      const own = await RedisServer.start();
+      try {
+        const ledger = await ledgerOn(newPrefix(), { commandTimeoutMs: 300 }, own);
+        const key = await ledger.insert(newKey({ credits: 10 }));
+        if (outage === 'stopped') await own.kill();
+        else own.pause();
+        const unavailable = (error: unknown) => error instanceof LedgerUnavailableError && error.message.includes(`Redis at redis://127.0.0.1:${own.port}`);
+        const operations: Record<string, () => Promise<unknown>> = {
+          findByHash: () => ledger.findByHash(`${key.keyHash}-unknown`),
+          findById: () => ledger.findById(key.id),
+          listKeys: () => ledger.listKeys({}),
+          listKeysByTag: () => ledger.listKeys({ tags: { team: 'a' } }),
+          countKeys: () => ledger.countKeys({}),
+          namespaces: () => ledger.namespaces(),
+          keyTotals: () => ledger.keyTotals(),
+          usage: () => ledger.usage({ limit: 10 }),
+          usageSince: () => ledger.usage({ limit: 10, sinceMs: 0 }),
+          toolStats: () => ledger.toolStats(),
+          denyReasons: () => ledger.denyReasons(),
+          firstEventIdAtOrAfter: () => ledger.firstEventIdAtOrAfter(0),
+          deleteOldestEvents: () => ledger.deleteOldestEvents(10, 10),
+          recoverInterrupted: () => ledger.recoverInterrupted(Date.now()),
+          insert: () => ledger.insert(newKey()),
+          insertMissing: () => ledger.insertMissing([newKey()]),
+          update: () => ledger.update(key.id, (draft) => void (draft.credits += 5)),
+        };
+        const outcomes = await Promise.all(Object.entries(operations).map(async ([name, run]) => [name, await run().then(() => 'resolved', (error: unknown) => (unavailable(error) ? 'unavailable' : String(error)))]));
+        assert.deepEqual(Object.fromEntries(outcomes), Object.fromEntries(Object.keys(operations).map((name) => [name, 'unavailable'])));
+      } finally {
+        if (outage === 'paused') own.resume();
+        await own.stop();
+      }
+    });
+  }
+
   test('Redis stopped for 3 s with calls in flight: after it resumes nothing is charged twice and the balance is what was kept', async () => {
     const own = await RedisServer.start({ appendOnly: true });
     try {
