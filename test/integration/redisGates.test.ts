@@ -112,15 +112,23 @@ async function keyView(gate: GateProcess, id: number): Promise<{ credits: number
   return view;
 }
 
-/** Calls `echo` from `workers` loops, spread over `gates`, until `stop` resolves; counts what was acknowledged. */
+const alive = (gate: GateProcess) => gate.child.exitCode === null && gate.child.signalCode === null;
+
+/**
+ * Calls `echo` from `workers` loops until `stop` resolves; counts what was acknowledged. Each loop
+ * calls one gate of its own (loops spread evenly over `gates`, so each gate always has calls in
+ * flight), and the live gates in turn once its gate has died.
+ */
 function load(gates: readonly GateProcess[], key: string, workers: number, options: { tool?: string; args?: Record<string, unknown> } = {}) {
   const tally = { acknowledged: 0, refused: 0, withheld: 0, lost: new Map<GateProcess, number>(), errors: [] as string[], statuses: new Map<number, number>() };
   let running = true;
   let next = 0;
   const loops = Array.from({ length: workers }, async (_, worker) => {
+    const own = gates[worker % gates.length]!;
     while (running) {
-      const gate = gates[(worker + next++) % gates.length]!;
-      if (gate.child.exitCode !== null || gate.child.signalCode !== null) continue;
+      const gate = alive(own) ? own : gates[next % gates.length]!;
+      next++;
+      if (!alive(gate)) continue;
       try {
         const reply = await gate.callTool(key, options.tool ?? 'echo', options.args ?? { text: 'load' }, next);
         tally.statuses.set(reply.status, (tally.statuses.get(reply.status) ?? 0) + 1);
@@ -277,6 +285,7 @@ test('a gate killed (-9) under load: once its lease runs out its calls in flight
   await sleep(1000);
   const tally = await traffic.stop();
   const lost = tally.lost.get(victim) ?? 0;
+  t.diagnostic(`answered ${tally.acknowledged}, refused ${tally.refused}, lost per gate ${JSON.stringify(gates.map((gate) => tally.lost.get(gate) ?? 0))}, HTTP statuses ${JSON.stringify([...tally.statuses])}, errors ${JSON.stringify([...new Set(tally.errors)])}`);
   assert.ok(lost > 0, 'the killed gate had calls in flight');
   assert.ok(tally.acknowledged > 0);
 
