@@ -86,6 +86,24 @@ async function usageOf(gate: GateProcess, key: string): Promise<PublicEvent[]> {
 const charged = (events: readonly PublicEvent[]) => events.filter((event) => event.status === 'charged');
 const sumCredits = (events: readonly PublicEvent[]) => events.reduce((sum, event) => sum + event.creditsCharged, 0);
 
+/**
+ * The charged events that a later `refunded` event reverses: a keep whose answer the gate did not get
+ * in time is withheld (the caller is not answered), and its refund names the charged event.
+ */
+function reversed(events: readonly PublicEvent[]): PublicEvent[] {
+  const byId = new Map(events.map((event) => [event.id, event]));
+  return events.flatMap((event) => {
+    const id = /the answer was withheld; the charge of event (\d+) is refunded$/.exec(event.denyReason ?? '')?.[1];
+    if (event.status !== 'refunded' || id === undefined) return [];
+    const reversal = byId.get(Number(id));
+    assert.equal(reversal?.status, 'charged', `event ${event.id} reverses the charged event ${id}`);
+    return [reversal!];
+  });
+}
+
+/** Credits of charged events, less those of the charges reversed since. */
+const netCharged = (events: readonly PublicEvent[]) => sumCredits(charged(events)) - sumCredits(reversed(events));
+
 async function keyView(gate: GateProcess, id: number): Promise<{ credits: number; totalSpent: number; totalCalls: number; active: boolean }> {
   const reply = await gate.admin('GET', '/keys');
   assert.equal(reply.status, 200, reply.text);
@@ -94,21 +112,32 @@ async function keyView(gate: GateProcess, id: number): Promise<{ credits: number
   return view;
 }
 
-/** Calls `echo` from `workers` loops, spread over `gates`, until `stop` resolves; counts what was acknowledged. */
+const alive = (gate: GateProcess) => gate.child.exitCode === null && gate.child.signalCode === null;
+
+/**
+ * Calls `echo` from `workers` loops until `stop` resolves; counts what was acknowledged. Each loop
+ * calls one gate of its own (loops spread evenly over `gates`, so each gate always has calls in
+ * flight), and the live gates in turn once its gate has died.
+ */
 function load(gates: readonly GateProcess[], key: string, workers: number, options: { tool?: string; args?: Record<string, unknown> } = {}) {
-  const tally = { acknowledged: 0, refused: 0, lost: new Map<GateProcess, number>(), errors: [] as string[] };
+  const tally = { acknowledged: 0, refused: 0, withheld: 0, lost: new Map<GateProcess, number>(), errors: [] as string[], statuses: new Map<number, number>() };
   let running = true;
   let next = 0;
   const loops = Array.from({ length: workers }, async (_, worker) => {
+    const own = gates[worker % gates.length]!;
     while (running) {
-      const gate = gates[(worker + next++) % gates.length]!;
-      if (gate.child.exitCode !== null || gate.child.signalCode !== null) continue;
+      const gate = alive(own) ? own : gates[next % gates.length]!;
+      next++;
+      if (!alive(gate)) continue;
       try {
         const reply = await gate.callTool(key, options.tool ?? 'echo', options.args ?? { text: 'load' }, next);
+        tally.statuses.set(reply.status, (tally.statuses.get(reply.status) ?? 0) + 1);
         if (servedCredits(reply) > 0) tally.acknowledged += servedCredits(reply);
         else {
           tally.refused++;
-          tally.errors.push(reply.json?.error?.message ?? reply.text);
+          const message: string = reply.json?.error?.message ?? reply.text;
+          if (/answer is withheld/.test(message)) tally.withheld++;
+          tally.errors.push(message);
         }
       } catch {
         // The connection died with the request on it: the gate's process was killed mid-call.
@@ -135,9 +164,9 @@ interface Books {
 }
 
 /**
- * Waits until nothing of the key is left in flight: every credit spent has its charged event (the
- * key's `totalSpent` counts reservations not settled yet). `also` can ask for more. Fails with what
- * it saw last.
+ * Waits until nothing of the key is left in flight: every credit spent has its charged event, not
+ * reversed (the key's `totalSpent` counts reservations not settled yet). `also` can ask for more.
+ * Fails with what it saw last.
  */
 async function settledBooks(gate: GateProcess, key: string, id: number, timeoutMs: number, also: (books: Books) => boolean = () => true): Promise<Books> {
   const deadline = Date.now() + timeoutMs;
@@ -145,10 +174,10 @@ async function settledBooks(gate: GateProcess, key: string, id: number, timeoutM
   for (;;) {
     try {
       const books = { events: await usageOf(gate, key), view: await keyView(gate, id) };
-      if (books.view.totalSpent === sumCredits(charged(books.events)) && also(books)) return books;
+      if (books.view.totalSpent === netCharged(books.events) && also(books)) return books;
       const byStatus: Record<string, number> = {};
       for (const event of books.events) byStatus[event.status] = (byStatus[event.status] ?? 0) + 1;
-      last = `spent ${books.view.totalSpent}, charged events worth ${sumCredits(charged(books.events))}, credits ${books.view.credits}, events ${JSON.stringify(byStatus)}`;
+      last = `spent ${books.view.totalSpent}, charged events worth ${sumCredits(charged(books.events))} of which ${sumCredits(reversed(books.events))} reversed, credits ${books.view.credits}, events ${JSON.stringify(byStatus)}`;
     } catch (error) {
       last = String(error);
     }
@@ -256,6 +285,7 @@ test('a gate killed (-9) under load: once its lease runs out its calls in flight
   await sleep(1000);
   const tally = await traffic.stop();
   const lost = tally.lost.get(victim) ?? 0;
+  t.diagnostic(`answered ${tally.acknowledged}, refused ${tally.refused}, lost per gate ${JSON.stringify(gates.map((gate) => tally.lost.get(gate) ?? 0))}, HTTP statuses ${JSON.stringify([...tally.statuses])}, errors ${JSON.stringify([...new Set(tally.errors)])}`);
   assert.ok(lost > 0, 'the killed gate had calls in flight');
   assert.ok(tally.acknowledged > 0);
 
@@ -265,27 +295,50 @@ test('a gate killed (-9) under load: once its lease runs out its calls in flight
   assert.ok(view.totalSpent >= tally.acknowledged, `no acknowledged charge is lost: spent ${view.totalSpent}, acknowledged ${tally.acknowledged}`);
   assert.ok(view.totalSpent <= tally.acknowledged + lost, `at most the dead gate's unanswered calls are charged beyond what was acknowledged: spent ${view.totalSpent}, acknowledged ${tally.acknowledged}, lost ${lost}`);
   assert.equal(sumCredits(charged(events)), view.totalSpent, 'nothing is left in flight: every credit spent has its charged event');
+  assert.deepEqual(reversed(events), [], 'no keep went unanswered');
   assert.equal(await survivor.balance(key), view.credits);
 });
 
-test('Redis paused for 5 s under load: no call is served unpaid and none is charged twice', LIMIT, async (t) => {
+test('Redis paused for 5 s under load: no call is served unpaid, none is charged twice, none gets an internal error', LIMIT, async (t) => {
   const redis = await redisFor(t);
   const gates = await gatesOn(t, redis, { count: 2 });
   const { key, id } = await gates[0]!.createKey({ credits: 100_000 });
+  // A key the second gate has not looked up yet: its lookup needs Redis.
+  const { key: unseen } = await gates[0]!.createKey({ credits: 10 });
   const traffic = load(gates, key, 8);
   await sleep(1000);
   redis.pause();
+  const duringPause = Promise.all([gates[1]!.callTool(unseen, 'echo'), gates[1]!.admin('GET', '/keys'), gates[1]!.admin('POST', '/topup', { id, credits: 1 })]);
   await sleep(5000);
   redis.resume();
   await sleep(1500);
   const tally = await traffic.stop();
   assert.ok(tally.acknowledged > 0);
 
+  const [lookup, listing, topUp] = await duringPause;
+  const namesRedis = new RegExp(`Redis at redis://127\\.0\\.0\\.1:${redis.port}`);
+  assert.equal(lookup.status, 503, lookup.text);
+  assert.match(lookup.json.error.message, namesRedis);
+  assert.match(lookup.json.error.message, /nothing was done or charged/);
+  for (const reply of [listing, topUp]) {
+    assert.equal(reply.status, 503, reply.text);
+    assert.match(reply.text, namesRedis);
+  }
+
   const settled = await settledBooks(gates[1]!, key, id, 15_000);
-  assert.equal(settled.view.credits + settled.view.totalSpent, 100_000);
-  assert.equal(charged(settled.events).length, tally.acknowledged, 'one charged event per answered call: none unpaid, none twice');
-  assert.equal(settled.view.totalSpent, tally.acknowledged);
-  const unclear = [...new Set(tally.errors)].filter((message) => !/not made and nothing was charged|answer is withheld and you will not be charged/.test(message));
+  const { events, view } = settled;
+  assert.equal(view.credits + view.totalSpent, 100_000);
+  // No double charge: what the charged events say, less the charges reversed, is what was spent.
+  const reversals = reversed(events);
+  t.diagnostic(`answered ${tally.acknowledged}, refused ${tally.refused} (withheld ${tally.withheld}), charges reversed ${reversals.length}, HTTP statuses ${JSON.stringify([...tally.statuses])}`);
+  assert.equal(new Set(reversals).size, reversals.length, 'no charge is reversed twice');
+  assert.equal(netCharged(events), view.totalSpent);
+  // No call served unpaid: every answered call has its charge, not reversed; a reversed charge is an answer withheld.
+  assert.equal(charged(events).length - reversals.length, tally.acknowledged, 'one charge standing per answered call');
+  assert.equal(view.totalSpent, tally.acknowledged);
+  assert.ok(reversals.length <= tally.withheld, `${reversals.length} charges reversed, ${tally.withheld} answers withheld`);
+  assert.equal(tally.statuses.get(500), undefined, `no call got an internal error: ${JSON.stringify([...tally.statuses])}`);
+  const unclear = [...new Set(tally.errors)].filter((message) => !/not made and nothing was charged|nothing was done or charged|answer is withheld and you will not be charged/.test(message));
   assert.deepEqual(unclear, [], 'every refused call says it was not made or not charged');
 });
 

@@ -11,10 +11,11 @@ import { openRedisLedger, type RedisLedgerOptions } from '../../server/src/store
 import type { RedisLedger } from '../../server/src/store/redis/ledger.ts';
 import { openStateFile } from '../../server/src/store/open.ts';
 import { PRELUDE } from '../../server/src/store/redis/lua/prelude.ts';
+import { defineScripts } from '../../server/src/store/redis/scripts.ts';
+import { Settler, UNRECORDED_REASON } from '../../server/src/store/redis/settler.ts';
 import { exportRedisToState, importStateToRedis } from '../../server/src/store/redis/transfer.ts';
 import type { UsageEvent } from '../../server/src/store/types.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { UNRECORDED_REASON } from '../../server/src/store/redis/settler.ts';
 import { RedisServer } from '../helpers/redis.ts';
 import { keyRecord, policy } from '../helpers/records.ts';
 
@@ -223,24 +224,59 @@ describe('Redis ledger: admission', () => {
 });
 
 describe('Redis ledger: settlement', () => {
-  test('settling is idempotent, and a refund overrides an earlier keep', async () => {
+  test('the first settlement of a charge wins: the same one again is a no-op, the other one is refused and changes nothing', async () => {
     const ledger = await ledgerOn(newPrefix());
+    const key = await ledger.insert(newKey({ credits: 5 }));
+    const engine = new PolicyEngine(policy({ defaultCreditsPerCall: 2 }));
+    const kept = (await admitAs(ledger, engine, key.keyHash, calls('t'))).reservation;
+    const refunded = (await admitAs(ledger, engine, key.keyHash, calls('t'))).reservation;
+    assert.ok(kept && refunded);
+    await ledger.settle(kept, kept.charges[0]!, null, Date.now());
+    await ledger.settle(kept, kept.charges[0]!, null, Date.now());
+    await ledger.settle(refunded, refunded.charges[0]!, 'failed', Date.now());
+    await ledger.settle(refunded, refunded.charges[0]!, 'failed', Date.now());
+    await assert.rejects(ledger.settle(kept, kept.charges[0]!, 'the answer was lost', Date.now()), /kept already/, 'a kept charge is final');
+    await assert.rejects(ledger.settle(refunded, refunded.charges[0]!, null, Date.now()), LedgerUnavailableError, 'a keep after a refund is refused: the answer must be withheld');
+    const after = await stored(ledger, key.id);
+    assert.deepEqual([after.credits, after.totalSpent, after.totalCalls, after.usage.dailyCalls], [3, 2, 1, 1]);
+    assert.deepEqual((await ledger.toolStats()).get('t'), { calls: 1, credits: 2, denied: 0 });
+    assert.deepEqual((await ledger.usage({ limit: 10 })).map((event) => event.status), ['charged', 'refunded']);
+  });
+
+  test("a keep that ran but whose answer was lost is withheld by the settler's retry: refunded, naming the charged event it reverses", async () => {
+    const prefix = newPrefix();
+    const ledger = await ledgerOn(prefix);
     const key = await ledger.insert(newKey({ credits: 5 }));
     const engine = new PolicyEngine(policy({ defaultCreditsPerCall: 2 }));
     const { reservation } = await admitAs(ledger, engine, key.keyHash, calls('t'));
     assert.ok(reservation);
-    const [charge] = reservation.charges;
-    await ledger.settle(reservation, charge!, null, Date.now());
-    await ledger.settle(reservation, charge!, null, Date.now());
-    assert.equal((await stored(ledger, key.id)).credits, 3);
-    assert.equal((await ledger.toolStats()).get('t')?.calls, 1);
-    await ledger.settle(reservation, charge!, 'the answer was lost', Date.now());
-    await ledger.settle(reservation, charge!, 'the answer was lost', Date.now());
+    const client = new Redis(server.url);
+    try {
+      const scripts = defineScripts(client, `{${prefix}}`);
+      let lost = 0;
+      // The first script call runs in Redis, but its answer never reaches the gate (as on a timeout).
+      const settler = new Settler(async (argv) => {
+        const reply = await scripts.settle(...argv);
+        if (lost++ === 0) throw new Error('Command timed out');
+        return reply;
+      }, () => {});
+      await assert.rejects(settler.settle({ reservationId: reservation.id, index: 1, action: 'keep', reason: '' }), /timed out/);
+      await eventually(() => settler.pendingRepairs === 0, 'the withheld keep to be refunded');
+      settler.stop();
+    } finally {
+      client.disconnect();
+    }
+    const [charged, reversal] = await ledger.usage({ limit: 10 });
+    assert.deepEqual([charged?.status, charged?.credits, reversal?.status, reversal?.credits], ['charged', 2, 'refunded', 0]);
+    assert.equal(reversal?.reason, `${UNRECORDED_REASON}; the charge of event ${charged?.id} is refunded`);
     const after = await stored(ledger, key.id);
-    assert.deepEqual([after.credits, after.totalSpent, after.totalCalls, after.usage.dailyCalls], [5, 0, 0, 0]);
+    assert.deepEqual([after.credits, after.totalSpent, after.totalCalls, after.usage.dailyCalls, after.usage.dailyCredits], [5, 0, 0, 0, 0]);
     assert.deepEqual((await ledger.toolStats()).get('t'), { calls: 0, credits: 0, denied: 0 });
-    assert.deepEqual((await ledger.usage({ limit: 10 })).map((event) => event.status), ['charged', 'refunded']);
-    await assert.rejects(ledger.settle(reservation, charge!, null, Date.now()), LedgerUnavailableError, 'a keep after a refund is refused: the answer must be withheld');
+    assert.deepEqual(await ledger.keyTotals(), { keys: 1, activeKeys: 1, totalCredits: 5, totalSpent: 0, totalCalls: 0 });
+    await assert.rejects(ledger.settle(reservation, reservation.charges[0]!, null, Date.now()), LedgerUnavailableError, 'a withheld charge cannot be kept again');
+    await ledger.settle(reservation, reservation.charges[0]!, 'failed', Date.now());
+    assert.equal((await ledger.usage({ limit: 10 })).length, 2, 'nor refunded twice');
+    assert.equal((await stored(ledger, key.id)).credits, 5);
   });
 
   test('a dead instance\'s reservations are refunded as interrupted once its lease has run out', async () => {
@@ -323,6 +359,43 @@ describe('Redis ledger: outages', () => {
     }
   });
 
+  for (const outage of ['stopped', 'paused'] as const) {
+    test(`with Redis ${outage}, lookups, admin reads and admin writes fail as unavailable, naming Redis and its address`, async () => {
+      const own = await RedisServer.start();
+      try {
+        const ledger = await ledgerOn(newPrefix(), { commandTimeoutMs: 300 }, own);
+        const key = await ledger.insert(newKey({ credits: 10 }));
+        if (outage === 'stopped') await own.kill();
+        else own.pause();
+        const unavailable = (error: unknown) => error instanceof LedgerUnavailableError && error.message.includes(`Redis at redis://127.0.0.1:${own.port}`);
+        const operations: Record<string, () => Promise<unknown>> = {
+          findByHash: () => ledger.findByHash(`${key.keyHash}-unknown`),
+          findById: () => ledger.findById(key.id),
+          listKeys: () => ledger.listKeys({}),
+          listKeysByTag: () => ledger.listKeys({ tags: { team: 'a' } }),
+          countKeys: () => ledger.countKeys({}),
+          namespaces: () => ledger.namespaces(),
+          keyTotals: () => ledger.keyTotals(),
+          usage: () => ledger.usage({ limit: 10 }),
+          usageSince: () => ledger.usage({ limit: 10, sinceMs: 0 }),
+          toolStats: () => ledger.toolStats(),
+          denyReasons: () => ledger.denyReasons(),
+          firstEventIdAtOrAfter: () => ledger.firstEventIdAtOrAfter(0),
+          deleteOldestEvents: () => ledger.deleteOldestEvents(10, 10),
+          recoverInterrupted: () => ledger.recoverInterrupted(Date.now()),
+          insert: () => ledger.insert(newKey()),
+          insertMissing: () => ledger.insertMissing([newKey()]),
+          update: () => ledger.update(key.id, (draft) => void (draft.credits += 5)),
+        };
+        const outcomes = await Promise.all(Object.entries(operations).map(async ([name, run]) => [name, await run().then(() => 'resolved', (error: unknown) => (unavailable(error) ? 'unavailable' : String(error)))]));
+        assert.deepEqual(Object.fromEntries(outcomes), Object.fromEntries(Object.keys(operations).map((name) => [name, 'unavailable'])));
+      } finally {
+        if (outage === 'paused') own.resume();
+        await own.stop();
+      }
+    });
+  }
+
   test('Redis stopped for 3 s with calls in flight: after it resumes nothing is charged twice and the balance is what was kept', async () => {
     const own = await RedisServer.start({ appendOnly: true });
     try {
@@ -361,9 +434,14 @@ describe('Redis ledger: outages', () => {
       assert.equal(after.credits, 1000 - kept);
       assert.equal(after.totalSpent, kept);
       const events = await ledger.usage({ limit: 100_000 });
-      const charged = events.filter((event) => event.status === 'charged').length;
-      const overridden = events.filter((event) => event.status === 'refunded' && event.reason === UNRECORDED_REASON).length;
-      assert.equal(charged - overridden, kept, 'every kept charge is charged once; every other one refunded');
+      const charged = new Set(events.filter((event) => event.status === 'charged').map((event) => event.id));
+      const reversed = events.flatMap((event) => {
+        const reversal = /^(.*); the charge of event (\d+) is refunded$/.exec(event.reason ?? '');
+        return event.status === 'refunded' && reversal?.[1] === UNRECORDED_REASON ? [Number(reversal[2])] : [];
+      });
+      assert.ok(reversed.every((id) => charged.has(id)), 'a withheld keep reverses a charged event');
+      assert.equal(new Set(reversed).size, reversed.length, 'no charge is reversed twice');
+      assert.equal(charged.size - reversed.length, kept, 'every kept charge is charged once; every withheld one reversed');
       const raw = new Redis(own.url);
       try {
         assert.deepEqual(await raw.hmget(`{${prefix}}:key:${key.id}`, 'inflightCalls', 'inflightCredits'), ['0', '0'], 'nothing is left in flight');

@@ -1,3 +1,4 @@
+import { ReplyError } from 'ioredis';
 import { applyCharge } from '../../gate/accounting.ts';
 import type { PolicyEngine } from '../../gate/policyEngine.ts';
 import type { CallRequest, Caller, KeyRecord } from '../../gate/types.ts';
@@ -74,8 +75,9 @@ export class RedisLedger implements Ledger {
     this.#leaseMs = parts.leaseMs;
     this.#cache = new RecordCache(parts.keyCacheSize ?? KEY_CACHE_SIZE);
     this.#scripts = defineScripts(this.#client, this.#keys.tag);
-    this.#reports = new RedisReports(this.#client, this.#keys, this.#scripts);
-    this.#settler = new Settler((argv) => this.#call(this.#scripts.settle(...argv)), () => this.#changed());
+    this.#reports = new RedisReports(this.#client, this.#keys, this.#scripts, (command) => this.#call(command));
+    // The settler tells replies from lost commands (it retries only those): it gets the errors as ioredis gives them.
+    this.#settler = new Settler((argv) => this.#send(this.#scripts.settle(...argv)), () => this.#changed());
     this.#watchConnection();
     this.#subscriber.on('message', (channel: string, message: string) => this.#invalidate(channel, message));
     this.#subscriber.on('ready', () => this.#cache.clear());
@@ -153,15 +155,17 @@ export class RedisLedger implements Ledger {
     let index = reservation.charges.indexOf(charge);
     if (index < 0) index = reservation.charges.findIndex((c) => c.tool === charge.tool && c.credits === charge.credits);
     if (index < 0) throw new Error(`the charge for "${charge.tool}" is not one of reservation ${reservation.id}'s`);
+    const keep = refundReason === null;
     let status: Awaited<ReturnType<Settler['settle']>>;
     try {
-      status = await this.#settler.settle({ reservationId: reservation.id, index: index + 1, refundReason });
+      status = await this.#settler.settle({ reservationId: reservation.id, index: index + 1, action: keep ? 'keep' : 'refund', reason: refundReason ?? '' });
     } catch (error) {
       throw this.#unavailable(error);
     }
-    if (refundReason === null && status !== 'kept') {
+    if (keep && status !== 'kept') {
       throw new LedgerUnavailableError(`the charge could not be kept: Redis at ${this.location} has it ${status} (this instance's lease ran out, or the admission was cancelled)`);
     }
+    if (!keep && status === 'kept') throw new Error(`the charge for "${charge.tool}" of reservation ${reservation.id} was kept already; a kept charge is final`);
   }
 
   recordRefusal(record: KeyRecord, tool: string, reason: string, status: 'denied' | 'shadow', _now: number): void {
@@ -324,8 +328,21 @@ export class RedisLedger implements Ledger {
     this.#changed();
   }
 
-  /** A Redis command that, once answered, shows Redis is back if a timeout had marked it down. */
+  /**
+   * Every command of the ledger goes through here: whatever goes wrong with Redis reaches the caller
+   * as a `LedgerUnavailableError` naming Redis and its address (the gate then answers 503 or a
+   * JSON-RPC error, never an internal error).
+   */
   async #call<T>(command: Promise<T>): Promise<T> {
+    try {
+      return await this.#send(command);
+    } catch (error) {
+      throw this.#unavailable(error);
+    }
+  }
+
+  /** A Redis command as ioredis answers it; an answer shows Redis is back if a timeout had marked it down. */
+  async #send<T>(command: Promise<T>): Promise<T> {
     try {
       const reply = await command;
       if (this.#failure && this.#client.status === 'ready') this.#recovered();
@@ -363,8 +380,10 @@ export class RedisLedger implements Ledger {
   }
 
   #unavailable(error: unknown): LedgerUnavailableError {
+    if (error instanceof LedgerUnavailableError) return error;
     const message = error instanceof Error ? error.message : String(error);
-    return new LedgerUnavailableError(this.#failure?.message ?? `Redis at ${this.location} could not record the charge: ${message}`);
+    if (error instanceof ReplyError) return new LedgerUnavailableError(`Redis at ${this.location} refused a command: ${message}`);
+    return new LedgerUnavailableError(this.#failure?.message ?? `Redis at ${this.location} could not be reached: ${message}`);
   }
 
   #changed(): void {

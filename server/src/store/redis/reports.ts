@@ -10,6 +10,9 @@ const MINUTE_MS = 60_000;
 
 type Entry = [id: string, fields: string[]];
 
+/** Runs one Redis command and answers its reply. */
+export type CommandRunner = <T>(command: Promise<T>) => Promise<T>;
+
 function matchesTags(record: KeyRecord, tags: Readonly<Record<string, string>> | undefined): boolean {
   return Object.entries(tags ?? {}).every(([tag, value]) => record.tags[tag] === value);
 }
@@ -23,11 +26,14 @@ export class RedisReports {
   readonly #client: RedisClient;
   readonly #keys: KeySpace;
   readonly #scripts: LedgerScripts;
+  readonly #call: CommandRunner;
 
-  constructor(client: RedisClient, keys: KeySpace, scripts: LedgerScripts) {
+  /** `call` runs each command (the ledger's runner: it turns Redis failures into `LedgerUnavailableError`). */
+  constructor(client: RedisClient, keys: KeySpace, scripts: LedgerScripts, call: CommandRunner) {
     this.#client = client;
     this.#keys = keys;
     this.#scripts = scripts;
+    this.#call = call;
   }
 
   async listKeys(query: KeyQuery): Promise<KeyRecord[]> {
@@ -38,12 +44,12 @@ export class RedisReports {
     if (!filtered) {
       const stop = Number.isFinite(limit) ? offset + limit - 1 : -1;
       if (limit === 0) return [];
-      return this.#records(await this.#client.zrange(index, String(offset), String(stop)));
+      return this.#records(await this.#call(this.#client.zrange(index, String(offset), String(stop))));
     }
     const found: KeyRecord[] = [];
     let skipped = 0;
     for (let start = 0; found.length < limit; start += SCAN_STEP) {
-      const ids = await this.#client.zrange(index, String(start), String(start + SCAN_STEP - 1));
+      const ids = await this.#call(this.#client.zrange(index, String(start), String(start + SCAN_STEP - 1)));
       for (const record of await this.#records(ids)) {
         if (!matchesTags(record, query.tags)) continue;
         if (skipped < offset) skipped++;
@@ -56,13 +62,13 @@ export class RedisReports {
 
   async countKeys(query: KeyQuery): Promise<number> {
     if (Object.keys(query.tags ?? {}).length === 0) {
-      return this.#client.zcard(query.namespace === undefined ? this.#keys.keys : this.#keys.namespace(query.namespace));
+      return this.#call(this.#client.zcard(query.namespace === undefined ? this.#keys.keys : this.#keys.namespace(query.namespace)));
     }
     return (await this.listKeys({ namespace: query.namespace, tags: query.tags })).length;
   }
 
   async namespaces(): Promise<NamespaceSummary[]> {
-    const names = (await this.#client.smembers(this.#keys.namespaces)).sort();
+    const names = (await this.#call(this.#client.smembers(this.#keys.namespaces))).sort();
     const totals = await Promise.all(names.map((name) => this.keyTotals(name)));
     return names
       .map((namespace, i) => ({ namespace, totals: totals[i]! }))
@@ -72,7 +78,7 @@ export class RedisReports {
 
   async keyTotals(namespace?: string): Promise<KeyTotals> {
     if (namespace === undefined) {
-      const names = await this.#client.smembers(this.#keys.namespaces);
+      const names = await this.#call(this.#client.smembers(this.#keys.namespaces));
       const all = await Promise.all(names.map((name) => this.keyTotals(name)));
       return all.reduce(
         (sum, t) => ({
@@ -85,7 +91,7 @@ export class RedisReports {
         { keys: 0, activeKeys: 0, totalCredits: 0, totalSpent: 0, totalCalls: 0 },
       );
     }
-    const t = await this.#client.hgetall(this.#keys.totals(namespace));
+    const t = await this.#call(this.#client.hgetall(this.#keys.totals(namespace)));
     const n = (field: string) => Number(t[field] ?? 0);
     return { keys: n('keys'), activeKeys: n('activeKeys'), totalCredits: n('totalCredits'), totalSpent: n('totalSpent'), totalCalls: n('totalCalls') };
   }
@@ -97,7 +103,7 @@ export class RedisReports {
     const filtered = query.keyId !== undefined || query.namespace !== undefined;
     while (events.length < query.limit) {
       const step = filtered ? SCAN_STEP : query.limit - events.length;
-      const entries = (await this.#client.xrange(this.#keys.usage, entryId(from), '+', 'COUNT', step)) as Entry[];
+      const entries = (await this.#call(this.#client.xrange(this.#keys.usage, entryId(from), '+', 'COUNT', step))) as Entry[];
       for (const [id, fields] of entries) {
         const event = usageEvent(id, fields);
         if (query.keyId !== undefined && event.keyId !== query.keyId) continue;
@@ -112,7 +118,7 @@ export class RedisReports {
 
   async toolStats(): Promise<ReadonlyMap<string, ToolStats>> {
     const stats = new Map<string, ToolStats>();
-    for (const [field, value] of Object.entries(await this.#client.hgetall(this.#keys.toolStats))) {
+    for (const [field, value] of Object.entries(await this.#call(this.#client.hgetall(this.#keys.toolStats)))) {
       const colon = field.indexOf(':');
       const kind = field.slice(0, colon) as keyof ToolStats;
       const row = field.slice(colon + 1);
@@ -124,7 +130,7 @@ export class RedisReports {
   }
 
   async denyReasons(namespace?: string): Promise<Map<string, number>> {
-    const counts = await this.#client.hgetall(this.#keys.denyReasons(namespace));
+    const counts = await this.#call(this.#client.hgetall(this.#keys.denyReasons(namespace)));
     return new Map(Object.entries(counts).map(([reason, count]) => [reason, Number(count)] as [string, number]).filter(([, count]) => count > 0));
   }
 
@@ -134,11 +140,11 @@ export class RedisReports {
    */
   async firstEventIdAtOrAfter(ms: number): Promise<number> {
     const minute = Math.floor(ms / MINUTE_MS);
-    const [first] = await this.#client.zrangebyscore(this.#keys.eventMinutes, minute, '+inf', 'LIMIT', 0, 1);
+    const [first] = await this.#call(this.#client.zrangebyscore(this.#keys.eventMinutes, minute, '+inf', 'LIMIT', 0, 1));
     if (first === undefined) return this.#nextEventId();
     let from = Number(first);
     for (;;) {
-      const entries = (await this.#client.xrange(this.#keys.usage, entryId(from), '+', 'COUNT', SCAN_STEP)) as Entry[];
+      const entries = (await this.#call(this.#client.xrange(this.#keys.usage, entryId(from), '+', 'COUNT', SCAN_STEP))) as Entry[];
       for (const [id, fields] of entries) {
         const event = usageEvent(id, fields);
         if (event.at >= ms) return event.id;
@@ -150,15 +156,15 @@ export class RedisReports {
 
   async deleteOldestEvents(beforeId: number, limit: number): Promise<number> {
     if (limit <= 0) return 0;
-    return Number(await this.#scripts.trimEvents(String(Math.trunc(beforeId)), String(Math.trunc(limit))));
+    return Number(await this.#call(this.#scripts.trimEvents(String(Math.trunc(beforeId)), String(Math.trunc(limit)))));
   }
 
   async #nextEventId(): Promise<number> {
-    return Number((await this.#client.get(this.#keys.eventSequence)) ?? 0) + 1;
+    return Number((await this.#call(this.#client.get(this.#keys.eventSequence))) ?? 0) + 1;
   }
 
   async #records(ids: readonly string[]): Promise<KeyRecord[]> {
-    const all = await Promise.all(ids.map((id) => this.#client.hgetall(this.#keys.key(Number(id)))));
+    const all = await Promise.all(ids.map((id) => this.#call(this.#client.hgetall(this.#keys.key(Number(id))))));
     return all.flatMap((fields, i) => (Object.keys(fields).length === 0 ? [] : [storedKey(Number(ids[i]), fields).record]));
   }
 }

@@ -1,24 +1,34 @@
 import { ReplyError } from 'ioredis';
 
+/**
+ * What to do with a charge (lua/settle.ts): keep it, refund it if it is still open, or `withhold`:
+ * refund it even if it was kept, which only the recovery of a keep that got no answer may do.
+ */
+export type SettleAction = 'keep' | 'refund' | 'withhold';
+
 /** One charge to settle: the 1-based index of a charge of a stored reservation. */
 export interface Settlement {
   reservationId: string;
   index: number;
-  /** null keeps the charge; otherwise it is refunded for this reason. */
-  refundReason: string | null;
+  action: SettleAction;
+  /** Why a charge is refunded ('' to keep it). */
+  reason: string;
 }
+
+/** What a caller of `Ledger.settle` may ask for: a kept charge is never given back this way. */
+export type PublicSettlement = Settlement & { action: 'keep' | 'refund' };
 
 /** What Redis made of a settlement (lua/settle.ts). */
 export type SettleStatus = 'kept' | 'refunded' | 'cancelled';
 
 interface Waiting {
-  settlement: Settlement;
+  settlement: PublicSettlement;
   resolve: (status: SettleStatus) => void;
   reject: (error: unknown) => void;
 }
 
 /** Why a charge is refunded when its keep could not be confirmed: its caller gets no answer. */
-export const UNRECORDED_REASON = 'the gate could not record the outcome, so the answer was withheld';
+export const UNRECORDED_REASON = 'the gate could not record the outcome in time, so the answer was withheld';
 /** Why a reservation whose admission got no answer is refunded: its calls were never made. */
 export const UNANSWERED_ADMISSION_REASON = 'the gate got no answer from Redis for the admission, so the calls were not made';
 const RETRY_REPAIRS_MS = 1000;
@@ -28,10 +38,11 @@ const SETTLEMENTS_PER_SCRIPT = 500;
  * Settles charges through the settle script: the settlements asked for in one event-loop turn go
  * as one script call. A settlement that fails without an answer from Redis (a timeout, a lost
  * connection) may still run later, so it is followed by a refund that is retried until Redis
- * answers: a keep whose answer was lost is overridden (its caller is not answered), and a
- * reservation whose admission got no answer is cancelled (refunded if it arrived, remembered as
- * cancelled if it did not, so that it admits nothing when it does). Requests on one connection run
- * in order, so such a refund runs after the command it repairs.
+ * answers. A keep whose answer was lost is withheld: its caller is not answered, so the charge is
+ * refunded even if the keep ran (the one settlement that reverses a kept charge). A reservation
+ * whose admission got no answer is cancelled: refunded if it arrived, remembered as cancelled if it
+ * did not, so that it admits nothing when it does. Requests on one connection run in order, so
+ * such a refund runs after the command it repairs.
  */
 export class Settler {
   readonly #run: (argv: string[]) => Promise<unknown>;
@@ -53,7 +64,7 @@ export class Settler {
     return this.#repairs.size;
   }
 
-  settle(settlement: Settlement): Promise<SettleStatus> {
+  settle(settlement: PublicSettlement): Promise<SettleStatus> {
     const { promise, resolve, reject } = Promise.withResolvers<SettleStatus>();
     this.#waiting.push({ settlement, resolve, reject });
     if (!this.#scheduled) {
@@ -65,7 +76,7 @@ export class Settler {
 
   /** Cancels a reservation whose admission got no answer: every one of its charges is refunded, or the id remembered as cancelled. */
   cancel(reservationId: string, charges: number): void {
-    for (let index = 1; index <= Math.max(1, charges); index++) this.#repair({ reservationId, index, refundReason: UNANSWERED_ADMISSION_REASON });
+    for (let index = 1; index <= Math.max(1, charges); index++) this.#repair({ reservationId, index, action: 'refund', reason: UNANSWERED_ADMISSION_REASON });
   }
 
   /** Tries the repairs still pending once more, now. */
@@ -102,7 +113,7 @@ export class Settler {
         reply = await this.#run(argvOf(group.map((entry) => entry.settlement)));
       } catch (error) {
         for (const { settlement, reject } of group) {
-          if (!(error instanceof ReplyError)) this.#repair({ ...settlement, refundReason: settlement.refundReason ?? UNRECORDED_REASON });
+          if (!(error instanceof ReplyError)) this.#repair(settlement.action === 'keep' ? { ...settlement, action: 'withhold', reason: UNRECORDED_REASON } : settlement);
           reject(error);
         }
         continue;
@@ -114,8 +125,9 @@ export class Settler {
   }
 
   #repair(settlement: Settlement): void {
-    // A later refund of the same charge replaces an earlier one: either gives the credits back once.
-    this.#repairs.set(`${settlement.reservationId}#${settlement.index}`, settlement);
+    // A later refund of the same charge replaces an earlier one (either gives the credits back once), but not a withheld keep.
+    const name = `${settlement.reservationId}#${settlement.index}`;
+    if (this.#repairs.get(name)?.action !== 'withhold') this.#repairs.set(name, settlement);
     this.#scheduleRepairs(0);
   }
 
@@ -127,8 +139,6 @@ export class Settler {
 
 function argvOf(settlements: readonly Settlement[]): string[] {
   const argv = [String(settlements.length)];
-  for (const { reservationId, index, refundReason } of settlements) {
-    argv.push(reservationId, String(index), refundReason === null ? 'keep' : 'refund', refundReason ?? '');
-  }
+  for (const { reservationId, index, action, reason } of settlements) argv.push(reservationId, String(index), action, reason);
   return argv;
 }

@@ -143,7 +143,7 @@ export async function exportRedisToState(target: RedisTarget, stateFile: string)
   const keys = new KeySpace(target.keyPrefix ?? DEFAULT_KEY_PREFIX);
   return withRedis(target, async (client, location) => {
     const scripts = defineScripts(client, keys.tag);
-    const reports = new RedisReports(client, keys, scripts);
+    const reports = new RedisReports(client, keys, scripts, (command) => command);
     const ids = await client.zrange(keys.keys, '0', '-1');
     const inflight = await Promise.all(ids.map((id) => client.hget(keys.key(Number(id)), 'inflightCalls')));
     if (inflight.some((calls) => Number(calls ?? 0) !== 0)) {

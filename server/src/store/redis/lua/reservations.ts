@@ -1,7 +1,8 @@
 /**
  * Lua for ending a reservation's charges, shared by settle.ts and lease.ts (prepended after the
  * prelude). A reservation HASH holds key, inst, at, n, open (charges not settled yet) and per
- * charge i: c<i> credits, t<i> tool, w<i> tool stats row, s<i> 'k' (kept) or 'r' (refunded).
+ * charge i: c<i> credits, t<i> tool, w<i> tool stats row, s<i> 'k' (kept) or 'r' (refunded), and
+ * once kept e<i>, the id of its `charged` event.
  * Once no charge is open it leaves its instance's set and expires after a while, so that settling
  * it again stays a no-op for as long as anyone may retry.
  */
@@ -24,12 +25,10 @@ local function loadReservation(id)
   return {id = id, key = v[1], inst = v[2], at = tonumber(v[3])}, resKey
 end
 
--- Gives charge i back: credits, totals and quota use (of the day and month it was made in), with
--- an event of this status. A charge still in flight also leaves the in-flight counts; a kept one
--- leaves its tool's stats.
-local function refundCharge(r, resKey, i, status, reason, now)
-  local c = redis.call('HMGET', resKey, 'c' .. i, 't' .. i, 'w' .. i, 's' .. i)
-  if c[4] == 'r' then return 'refunded' end
+-- Gives charge i back (c holds its c, t, w and s fields): credits, totals and quota use (of the day
+-- and month it was made in), with an event of this status. A charge still in flight also leaves the
+-- in-flight counts; a kept one leaves its tool's stats.
+local function giveBack(r, resKey, i, c, status, reason, now)
   local credits = num(c[1])
   local key = P .. 'key:' .. r.key
   local b = loadBalance(key)
@@ -49,6 +48,15 @@ local function refundCharge(r, resKey, i, status, reason, now)
   return 'refunded'
 end
 
+-- Refunds charge i if it is still open; a settled charge stays as it is ('kept' is final).
+local function refundCharge(r, resKey, i, status, reason, now)
+  local c = redis.call('HMGET', resKey, 'c' .. i, 't' .. i, 'w' .. i, 's' .. i)
+  if c[4] == 'r' then return 'refunded' end
+  if c[4] == 'k' then return 'kept' end
+  return giveBack(r, resKey, i, c, status, reason, now)
+end
+
+-- Keeps charge i if it is still open, and remembers its charged event's id as e<i>.
 local function keepCharge(r, resKey, i, now)
   local c = redis.call('HMGET', resKey, 'c' .. i, 't' .. i, 'w' .. i, 's' .. i)
   if c[4] == 'k' then return 'kept' end
@@ -58,8 +66,8 @@ local function keepCharge(r, resKey, i, now)
   redis.call('HINCRBYFLOAT', key, 'inflightCredits', fmt(-credits))
   redis.call('HINCRBYFLOAT', key, 'inflightCalls', -1)
   bumpTool(c[3], 1, credits, 0)
-  addKeyEvent(now, r.key, c[2], credits, 'charged', nil)
-  redis.call('HSET', resKey, 's' .. i, 'k')
+  local eventId = addKeyEvent(now, r.key, c[2], credits, 'charged', nil)
+  redis.call('HSET', resKey, 's' .. i, 'k', 'e' .. i, eventId)
   closeCharge(resKey, r, i)
   return 'kept'
 end

@@ -2,20 +2,32 @@ import { PRELUDE } from './prelude.ts';
 import { RESERVATIONS } from './reservations.ts';
 
 /**
- * Settlement of charges, several in one step (the settlements of one event-loop turn): each keeps
- * its charge (a `charged` event, the tool's stats) or refunds it (credits, totals and quota back, a
- * `refunded` event). Idempotent per charge: settling it again changes nothing, except that a refund
- * overrides an earlier keep. That is for recovery: when a keep's answer was lost (timeout), the
- * client withholds the call's answer, so it must be sure the customer is not charged. A reservation
- * id that is not stored (its admission never arrived, or not yet) is remembered as cancelled, so
- * that the admission, if it arrives later, admits nothing.
+ * Settlement of charges, several in one step (the settlements of one event-loop turn). Each one is
+ * an action on one charge:
  *
- * ARGV: number of settlements, then per settlement: reservation id, charge index (1-based),
- * 'keep' or 'refund', refund reason. Replies one status per settlement: 'kept', 'refunded'
- * (a keep finds 'refunded' when the charge was refunded first, by a refund or by the lease reaper),
- * or 'cancelled'.
+ * - `keep`: a `charged` event and the tool's stats;
+ * - `refund`: credits, totals and quota back, a `refunded` event with the reason;
+ * - `withhold`: the recovery of a keep whose answer was lost (a timeout). The gate withheld the
+ *   call's answer, so the customer must not pay: the charge is refunded even if that keep ran, and
+ *   then the refund's reason names the `charged` event it reverses, so that the books can be netted.
+ *   Only the gate's own retry queue sends it (settler.ts), never a caller of `Ledger.settle`.
+ *
+ * The first settlement of a charge wins: `keep` and `refund` of a settled charge change nothing and
+ * reply how it was settled. A reservation id that is not stored (its admission never arrived, or not
+ * yet) is remembered as cancelled, so that the admission, if it arrives later, admits nothing.
+ *
+ * ARGV: number of settlements, then per settlement: reservation id, charge index (1-based), action
+ * ('keep' | 'refund' | 'withhold'), refund reason. Replies one status per settlement: 'kept' or
+ * 'refunded' (how the charge is settled now), or 'cancelled'.
  */
 export const SETTLE = PRELUDE + RESERVATIONS + String.raw`
+local function withholdCharge(r, resKey, i, reason, now)
+  local c = redis.call('HMGET', resKey, 'c' .. i, 't' .. i, 'w' .. i, 's' .. i, 'e' .. i)
+  if c[4] == 'r' then return 'refunded' end
+  if c[4] == 'k' then reason = reason .. '; the charge of event ' .. c[5] .. ' is refunded' end
+  return giveBack(r, resKey, i, c, 'refunded', reason, now)
+end
+
 local now = clock()
 local replies = {}
 for s = 1, tonumber(ARGV[1]) do
@@ -28,6 +40,8 @@ for s = 1, tonumber(ARGV[1]) do
     replies[s] = 'cancelled'
   elseif action == 'keep' then
     replies[s] = keepCharge(r, resKey, i, now)
+  elseif action == 'withhold' then
+    replies[s] = withholdCharge(r, resKey, i, reason, now)
   else
     replies[s] = refundCharge(r, resKey, i, 'refunded', reason, now)
   end
