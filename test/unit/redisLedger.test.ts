@@ -279,6 +279,31 @@ describe('Redis ledger: settlement', () => {
     assert.equal((await stored(ledger, key.id)).credits, 5);
   });
 
+  test('a keep Redis refuses (out of memory) is withheld too: once Redis takes writes again the charge is refunded, nothing stays in flight', async () => {
+    const own = await RedisServer.start();
+    const admin = new Redis(own.url);
+    try {
+      const prefix = newPrefix();
+      const ledger = await ledgerOn(prefix, {}, own);
+      const key = await ledger.insert(newKey({ credits: 5 }));
+      const { reservation } = await admitAs(ledger, new PolicyEngine(policy({ defaultCreditsPerCall: 2 })), key.keyHash, calls('t'));
+      assert.ok(reservation);
+      await admin.config('SET', 'maxmemory-policy', 'noeviction');
+      await admin.config('SET', 'maxmemory', '1');
+      await assert.rejects(ledger.settle(reservation, reservation.charges[0]!, null, Date.now()), /OOM|memory/);
+      assert.equal(ledger.pendingRefunds, 1, 'the refund is owed');
+      await admin.config('SET', 'maxmemory', '0');
+      await eventually(() => ledger.pendingRefunds === 0, 'the refund to be taken');
+      const after = await stored(ledger, key.id);
+      assert.deepEqual([after.credits, after.totalSpent, after.totalCalls], [5, 0, 0]);
+      assert.equal(await admin.hget(`{${prefix}}:key:${key.id}`, 'inflightCalls'), '0');
+      assert.deepEqual((await ledger.usage({ limit: 10 })).map((event) => [event.status, event.reason]), [['refunded', UNRECORDED_REASON]]);
+    } finally {
+      admin.disconnect();
+      await own.stop();
+    }
+  });
+
   test('a dead instance\'s reservations are refunded as interrupted once its lease has run out', async () => {
     const prefix = newPrefix();
     // The live instance's own heartbeat (a third of its lease) does not run during the test: the reaper runs when asked.

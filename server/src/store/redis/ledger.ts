@@ -152,9 +152,9 @@ export class RedisLedger implements Ledger {
   }
 
   async settle(reservation: Reservation, charge: Charge, refundReason: string | null, _now: number): Promise<void> {
-    let index = reservation.charges.indexOf(charge);
-    if (index < 0) index = reservation.charges.findIndex((c) => c.tool === charge.tool && c.credits === charge.credits);
-    if (index < 0) throw new Error(`the charge for "${charge.tool}" is not one of reservation ${reservation.id}'s`);
+    // Told apart by identity: the equal charges of a batch are settled each once.
+    const index = reservation.charges.indexOf(charge);
+    if (index < 0) throw new TypeError(`the charge for "${charge.tool}" is not one of reservation ${reservation.id}'s`);
     const keep = refundReason === null;
     let status: Awaited<ReturnType<Settler['settle']>>;
     try {

@@ -1,5 +1,3 @@
-import { ReplyError } from 'ioredis';
-
 /**
  * What to do with a charge (lua/settle.ts): keep it, refund it if it is still open, or `withhold`:
  * refund it even if it was kept, which only the recovery of a keep that got no answer may do.
@@ -36,9 +34,8 @@ const SETTLEMENTS_PER_SCRIPT = 500;
 
 /**
  * Settles charges through the settle script: the settlements asked for in one event-loop turn go
- * as one script call. A settlement that fails without an answer from Redis (a timeout, a lost
- * connection) may still run later, so it is followed by a refund that is retried until Redis
- * answers. A keep whose answer was lost is withheld: its caller is not answered, so the charge is
+ * as one script call. A settlement that fails (no answer: a timeout, a lost connection, which may
+ * still run later; or an error reply) is followed by a refund that is retried until Redis takes it. A keep whose answer was lost is withheld: its caller is not answered, so the charge is
  * refunded even if the keep ran (the one settlement that reverses a kept charge). A reservation
  * whose admission got no answer is cancelled: refunded if it arrived, remembered as cancelled if it
  * did not, so that it admits nothing when it does. Requests on one connection run in order, so
@@ -89,9 +86,8 @@ export class Settler {
       await this.#run(argvOf(batch.map(([, settlement]) => settlement)));
       for (const [name, settlement] of batch) if (this.#repairs.get(name) === settlement) this.#repairs.delete(name);
       this.#onSettled();
-    } catch (error) {
-      // Redis answered with an error: running it again would not change the answer.
-      if (error instanceof ReplyError) for (const [name] of batch) this.#repairs.delete(name);
+    } catch {
+      // No answer, or an error reply (Redis out of memory refuses scripts before they run): the credits are still owed, so try again.
     }
     if (this.#repairs.size > 0) this.#scheduleRepairs(RETRY_REPAIRS_MS);
   }
@@ -112,8 +108,9 @@ export class Settler {
       try {
         reply = await this.#run(argvOf(group.map((entry) => entry.settlement)));
       } catch (error) {
+        // Whether it ran or not (no answer, or an error reply), the caller of a keep gets no answer, so the charge is given back.
         for (const { settlement, reject } of group) {
-          if (!(error instanceof ReplyError)) this.#repair(settlement.action === 'keep' ? { ...settlement, action: 'withhold', reason: UNRECORDED_REASON } : settlement);
+          this.#repair(settlement.action === 'keep' ? { ...settlement, action: 'withhold', reason: UNRECORDED_REASON } : settlement);
           reject(error);
         }
         continue;
