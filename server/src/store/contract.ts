@@ -95,7 +95,10 @@ export interface Ledger {
   countKeys(query: KeyQuery): Promise<number>;
   namespaces(): Promise<NamespaceSummary[]>;
   keyTotals(namespace?: string): Promise<KeyTotals>;
-  /** Usage events in id order (ids only grow; times never go back). */
+  /**
+   * Usage events in id order (ids only grow; times never go back). Times are the store's clock: the
+   * `now` callers pass (SQLite), or the Redis server's, the one clock every instance shares.
+   */
   usage(query: UsageQuery): Promise<UsageEvent[]>;
   toolStats(): Promise<ReadonlyMap<string, ToolStats>>;
   /** Denied calls per reason (deleting old events leaves the counts). */
