@@ -2,7 +2,9 @@
  * Lua shared by the ledger's scripts, put in front of each. It mirrors the pure policy of
  * server/src/gate (quota.ts's UTC day and month, accounting.ts's charge and refund) on numbers that
  * are doubles in Lua as in JavaScript; numbers are written with `%.17g`, which reads back as the
- * same double. Time is Redis's `TIME`, in milliseconds. KEYS[1] is the hash tag `{prefix}`: every
+ * same double. Numbers passed to `redis.call` are left as Lua numbers: Redis 7 turns them into
+ * strings with `%.17g` itself, which costs less Redis time than `string.format` in Lua (the ledger's
+ * Redis time per call is what caps every gate sharing it; see test/bench/redisScriptCost.ts). Time is Redis's `TIME`, in milliseconds. KEYS[1] is the hash tag `{prefix}`: every
  * key name starts with it (see keySpace.ts), so every script runs in one Cluster slot.
  *
  * The `#!lua` line (Redis 7) makes Redis refuse a script before it runs when memory is full, rather
@@ -26,7 +28,9 @@ local function clock()
 end
 
 -- The UTC day (YYYY-MM-DD) and month (YYYY-MM) of a time in ms: days since the epoch to a civil date.
+local civilMs, civilDay, civilMonth
 local function civil(ms)
+  if ms == civilMs then return civilDay, civilMonth end
   local z = math.floor(ms / 86400000) + 719468
   local era = math.floor(z / 146097)
   local doe = z - era * 146097
@@ -37,19 +41,30 @@ local function civil(ms)
   local d = doy - math.floor((153 * mp + 2) / 5) + 1
   local m = mp < 10 and mp + 3 or mp - 9
   if m <= 2 then y = y + 1 end
-  return string.format('%04d-%02d-%02d', y, m, d), string.format('%04d-%02d', y, m)
+  civilMs, civilDay, civilMonth = ms, string.format('%04d-%02d-%02d', y, m, d), string.format('%04d-%02d', y, m)
+  return civilDay, civilMonth
 end
 
-local BALANCE = {'credits', 'totalSpent', 'totalCalls', 'lastUsedAt', 'day', 'month',
-  'dailyCalls', 'dailyCredits', 'monthlyCalls', 'monthlyCredits', 'inflightCredits', 'inflightCalls'}
+-- Everything an admission or a refund reads of a key, in one HMGET: its balance, what admission
+-- checks beside it, and how its events are named and placed. rev is nil if there is no such key.
+local KEY_FIELDS = {'credits', 'totalSpent', 'totalCalls', 'lastUsedAt', 'day', 'month',
+  'dailyCalls', 'dailyCredits', 'monthlyCalls', 'monthlyCredits', 'inflightCredits', 'inflightCalls',
+  'rev', 'spendingLimit', 'keyPrefix', 'name', 'namespace'}
 
-local function loadBalance(key)
-  local v = redis.call('HMGET', key, unpack(BALANCE))
+local function loadKey(key)
+  local v = redis.call('HMGET', key, unpack(KEY_FIELDS))
   return {
     credits = num(v[1]), totalSpent = num(v[2]), totalCalls = num(v[3]), lastUsedAt = v[4] or '',
     day = v[5] or '', month = v[6] or '', dailyCalls = num(v[7]), dailyCredits = num(v[8]),
     monthlyCalls = num(v[9]), monthlyCredits = num(v[10]), inflightCredits = num(v[11]), inflightCalls = num(v[12]),
+    rev = v[13] or nil, spendingLimit = num(v[14]), keyPrefix = v[15] or '', name = v[16] or '', namespace = v[17] or 'default',
   }
+end
+
+-- How a key's events are named and placed, for callers that need nothing else of it.
+local function loadKeyNames(id)
+  local v = redis.call('HMGET', P .. 'key:' .. id, 'keyPrefix', 'name', 'namespace')
+  return {keyPrefix = v[1] or '', name = v[2] or '', namespace = v[3] or 'default'}
 end
 
 -- The balance fields as the client reads them (codec.ts BALANCE_FIELDS order).
@@ -59,10 +74,10 @@ local function balanceReply(b)
 end
 
 local function saveBalance(key, b)
-  redis.call('HSET', key, 'credits', fmt(b.credits), 'totalSpent', fmt(b.totalSpent), 'totalCalls', fmt(b.totalCalls),
-    'lastUsedAt', b.lastUsedAt, 'day', b.day, 'month', b.month, 'dailyCalls', fmt(b.dailyCalls),
-    'dailyCredits', fmt(b.dailyCredits), 'monthlyCalls', fmt(b.monthlyCalls), 'monthlyCredits', fmt(b.monthlyCredits),
-    'inflightCredits', fmt(b.inflightCredits), 'inflightCalls', fmt(b.inflightCalls))
+  redis.call('HSET', key, 'credits', b.credits, 'totalSpent', b.totalSpent, 'totalCalls', b.totalCalls,
+    'lastUsedAt', b.lastUsedAt, 'day', b.day, 'month', b.month, 'dailyCalls', b.dailyCalls,
+    'dailyCredits', b.dailyCredits, 'monthlyCalls', b.monthlyCalls, 'monthlyCredits', b.monthlyCredits,
+    'inflightCredits', b.inflightCredits, 'inflightCalls', b.inflightCalls)
 end
 
 -- quota.ts currentUsage: counters of a past day or month read as zero.
@@ -80,7 +95,7 @@ local function applyCharge(b, credits, calls, now)
   b.credits = b.credits - credits
   b.totalSpent = b.totalSpent + credits
   b.totalCalls = b.totalCalls + calls
-  b.lastUsedAt = fmt(now)
+  b.lastUsedAt = now
   b.dailyCalls = b.dailyCalls + calls
   b.dailyCredits = b.dailyCredits + credits
   b.monthlyCalls = b.monthlyCalls + calls
@@ -108,26 +123,25 @@ local function addTotals(namespace, keys, active, credits, spent, calls)
   local totals = P .. 'totals:' .. namespace
   if keys ~= 0 then redis.call('HINCRBY', totals, 'keys', keys) end
   if active ~= 0 then redis.call('HINCRBY', totals, 'activeKeys', active) end
-  if credits ~= 0 then redis.call('HINCRBYFLOAT', totals, 'totalCredits', fmt(credits)) end
-  if spent ~= 0 then redis.call('HINCRBYFLOAT', totals, 'totalSpent', fmt(spent)) end
-  if calls ~= 0 then redis.call('HINCRBYFLOAT', totals, 'totalCalls', fmt(calls)) end
+  if credits ~= 0 then redis.call('HINCRBYFLOAT', totals, 'totalCredits', credits) end
+  if spent ~= 0 then redis.call('HINCRBYFLOAT', totals, 'totalSpent', spent) end
+  if calls ~= 0 then redis.call('HINCRBYFLOAT', totals, 'totalCalls', calls) end
 end
 
--- A balance change's effect on its namespace's totals.
-local function addBalanceTotals(namespace, before, after)
-  addTotals(namespace, 0, 0, after.credits - before.credits, after.totalSpent - before.totalSpent, after.totalCalls - before.totalCalls)
+-- What a balance counts in its namespace's totals: taken before a change, for addBalanceTotals.
+local function totalsOf(b)
+  return b.credits, b.totalSpent, b.totalCalls
 end
 
-local function copyBalance(b)
-  local c = {}
-  for k, v in pairs(b) do c[k] = v end
-  return c
+-- A balance change's effect on its namespace's totals, from totalsOf(b) before it.
+local function addBalanceTotals(b, credits, spent, calls)
+  addTotals(b.namespace, 0, 0, b.credits - credits, b.totalSpent - spent, b.totalCalls - calls)
 end
 
 local function bumpTool(row, calls, credits, denied)
   local stats = P .. 'tools'
   if calls ~= 0 then redis.call('HINCRBY', stats, 'calls:' .. row, calls) end
-  if credits ~= 0 then redis.call('HINCRBYFLOAT', stats, 'credits:' .. row, fmt(credits)) end
+  if credits ~= 0 then redis.call('HINCRBYFLOAT', stats, 'credits:' .. row, credits) end
   if denied ~= 0 then redis.call('HINCRBY', stats, 'denied:' .. row, denied) end
 end
 
@@ -136,30 +150,33 @@ local function countDenial(namespace, reason)
   redis.call('HINCRBY', P .. 'deny:' .. namespace, reason, 1)
 end
 
--- Appends a usage event with the next id; its time never goes back. Returns the id.
+-- Appends a usage event with the next id; its time never goes back. Returns the id. The clock is
+-- written only when it moves (several events share a millisecond under load).
 local function addEvent(now, keyId, keyPrefix, keyName, namespace, tool, credits, status, reason)
   local clockKey = P .. 'evclock'
   local last = redis.call('HMGET', clockKey, 'at', 'minute')
-  local at = math.max(now, num(last[1]))
+  local lastAt = num(last[1])
+  local at = math.max(now, lastAt)
   local id = redis.call('INCR', P .. 'seq:event')
   local minute = math.floor(at / 60000)
   if last[2] == false or tonumber(last[2]) ~= minute then
     redis.call('ZADD', P .. 'evmin', minute, id)
+    redis.call('HSET', clockKey, 'at', at, 'minute', minute)
+  elseif at ~= lastAt then
+    redis.call('HSET', clockKey, 'at', at)
   end
-  redis.call('HSET', clockKey, 'at', fmt(at), 'minute', fmt(minute))
-  local fields = {'at', fmt(at), 'keyId', keyId, 'keyPrefix', keyPrefix, 'keyName', keyName, 'namespace', namespace,
-    'tool', tool, 'credits', fmt(credits), 'status', status}
   if reason then
-    fields[#fields + 1] = 'reason'
-    fields[#fields + 1] = reason
+    redis.call('XADD', P .. 'usage', id .. '-0', 'at', at, 'keyId', keyId, 'keyPrefix', keyPrefix, 'keyName', keyName,
+      'namespace', namespace, 'tool', tool, 'credits', credits, 'status', status, 'reason', reason)
+  else
+    redis.call('XADD', P .. 'usage', id .. '-0', 'at', at, 'keyId', keyId, 'keyPrefix', keyPrefix, 'keyName', keyName,
+      'namespace', namespace, 'tool', tool, 'credits', credits, 'status', status)
   end
-  redis.call('XADD', P .. 'usage', id .. '-0', unpack(fields))
   return id
 end
 
--- An event of the key with this id, named and placed as the key is now.
-local function addKeyEvent(now, id, tool, credits, status, reason)
-  local k = redis.call('HMGET', P .. 'key:' .. id, 'keyPrefix', 'name', 'namespace')
-  return addEvent(now, id, k[1] or '', k[2] or '', k[3] or 'default', tool, credits, status, reason)
+-- An event of the key with this id, named and placed as k (from loadKey or loadKeyNames) says.
+local function addKeyEvent(now, id, k, tool, credits, status, reason)
+  return addEvent(now, id, k.keyPrefix, k.name, k.namespace, tool, credits, status, reason)
 end
 `;
