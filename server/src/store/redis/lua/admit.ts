@@ -31,11 +31,11 @@ if redis.call('EXISTS', resKey) == 1 then return {'cancelled'} end
 
 local now = clock()
 local shadow = ARGV[5] == '1'
-local globalLimit = tonumber(ARGV[6])
-local dailyCallLimit, monthlyCallLimit = tonumber(ARGV[7]), tonumber(ARGV[8])
-local dailyCreditLimit, monthlyCreditLimit = tonumber(ARGV[9]), tonumber(ARGV[10])
-local leaseMs = tonumber(ARGV[11])
-local n = tonumber(ARGV[12])
+local globalLimit = num(ARGV[6])
+local dailyCallLimit, monthlyCallLimit = num(ARGV[7]), num(ARGV[8])
+local dailyCreditLimit, monthlyCreditLimit = num(ARGV[9]), num(ARGV[10])
+local leaseMs = num(ARGV[11])
+local n = num(ARGV[12])
 
 local balanceBefore = balanceReply(b)
 local creditsBefore, spentBefore, callsBefore = totalsOf(b)
@@ -70,7 +70,7 @@ local running = 0
 local failed, reason = 0, ''
 for i = 1, n do
   local at = 12 + (i - 1) * 5
-  local tool, credits, toolLimit, acl = ARGV[at + 1], tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3]), ARGV[at + 4]
+  local tool, credits, toolLimit, acl = ARGV[at + 1], num(ARGV[at + 2]), num(ARGV[at + 3]), ARGV[at + 4]
   if acl ~= '' then
     failed, reason = i, acl
   elseif globalLimit > 0 and not take(P .. 'rl:' .. id, '', globalLimit) then
@@ -116,10 +116,10 @@ b.inflightCalls = b.inflightCalls + n
 saveBalance(key, b)
 addBalanceTotals(b, creditsBefore, spentBefore, callsBefore)
 for bucket, tat in pairs(tats) do
-  redis.call('SET', bucket, tat, 'PXAT', math.ceil(tat))
+  redis.call('SET', bucket, fmt(tat), 'PXAT', fmt(math.ceil(tat)))
 end
 
-local reservation = {'key', id, 'inst', instance, 'at', now, 'n', n, 'open', n}
+local reservation = {'key', id, 'inst', instance, 'at', fmt(now), 'n', ARGV[12], 'open', ARGV[12]}
 for i = 1, n do
   local at = 12 + (i - 1) * 5
   reservation[#reservation + 1] = 'c' .. i
@@ -131,6 +131,6 @@ for i = 1, n do
 end
 redis.call('HSET', resKey, unpack(reservation))
 redis.call('SADD', P .. 'inst:' .. instance, reservationId)
-redis.call('ZADD', P .. 'instances', 'NX', now + leaseMs, instance)
+redis.call('ZADD', P .. 'instances', 'NX', fmt(now + leaseMs), instance)
 return {'ok', fmt(now), balanceBefore, storedReply, '0', ''}
 `;

@@ -27,7 +27,7 @@ local function settleCharge(resKey, r, c, ...)
     return
   end
   local open = r.open - 1
-  redis.call('HSET', resKey, 'open', open, ...)
+  redis.call('HSET', resKey, 'open', fmt(open), ...)
   if open <= 0 then
     redis.call('SREM', P .. 'inst:' .. r.inst, r.id)
     redis.call('PEXPIRE', resKey, SETTLED_TTL_MS)
@@ -71,7 +71,7 @@ local function keepCharge(r, resKey, i, c, now)
   local credits = num(c[1])
   local key = P .. 'key:' .. r.key
   local v = redis.call('HMGET', key, 'keyPrefix', 'name', 'namespace', 'inflightCredits', 'inflightCalls')
-  redis.call('HSET', key, 'inflightCredits', num(v[4]) - credits, 'inflightCalls', num(v[5]) - 1)
+  redis.call('HSET', key, 'inflightCredits', fmt(num(v[4]) - credits), 'inflightCalls', fmt(num(v[5]) - 1))
   bumpTool(c[3], 1, credits, 0)
   local names = {keyPrefix = v[1] or '', name = v[2] or '', namespace = v[3] or 'default'}
   local eventId = addKeyEvent(now, r.key, names, c[2], credits, 'charged', nil)
