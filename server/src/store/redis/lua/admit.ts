@@ -122,11 +122,12 @@ end
 local reservation = {'key', id, 'inst', instance, 'at', fmt(now), 'n', ARGV[12], 'open', ARGV[12]}
 for i = 1, n do
   local at = 12 + (i - 1) * 5
-  reservation[#reservation + 1] = 'c' .. i
+  local charge = format('%d', i)
+  reservation[#reservation + 1] = 'c' .. charge
   reservation[#reservation + 1] = ARGV[at + 2]
-  reservation[#reservation + 1] = 't' .. i
+  reservation[#reservation + 1] = 't' .. charge
   reservation[#reservation + 1] = ARGV[at + 1]
-  reservation[#reservation + 1] = 'w' .. i
+  reservation[#reservation + 1] = 'w' .. charge
   reservation[#reservation + 1] = ARGV[at + 5]
 end
 redis.call('HSET', resKey, unpack(reservation))

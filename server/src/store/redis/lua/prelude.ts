@@ -202,10 +202,10 @@ local function addEvent(now, keyId, keyPrefix, keyName, namespace, tool, credits
     redis.call('HSET', clockKey, 'at', atText)
   end
   if reason then
-    redis.call('XADD', P .. 'usage', id .. '-0', 'at', atText, 'keyId', keyId, 'keyPrefix', keyPrefix, 'keyName', keyName,
+    redis.call('XADD', P .. 'usage', format('%d-0', id), 'at', atText, 'keyId', keyId, 'keyPrefix', keyPrefix, 'keyName', keyName,
       'namespace', namespace, 'tool', tool, 'credits', fmt(credits), 'status', status, 'reason', reason)
   else
-    redis.call('XADD', P .. 'usage', id .. '-0', 'at', atText, 'keyId', keyId, 'keyPrefix', keyPrefix, 'keyName', keyName,
+    redis.call('XADD', P .. 'usage', format('%d-0', id), 'at', atText, 'keyId', keyId, 'keyPrefix', keyPrefix, 'keyName', keyName,
       'namespace', namespace, 'tool', tool, 'credits', fmt(credits), 'status', status)
   end
   return id

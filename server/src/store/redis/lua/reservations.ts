@@ -10,13 +10,13 @@ export const RESERVATIONS = String.raw`
 -- How long a settled reservation (or a cancelled id) is remembered: longer than any retry.
 local SETTLED_TTL_MS = 86400000
 
--- Reservation id's charge i in one HMGET: the reservation r (nil if it is not stored) and the
--- charge c = {credits, tool, stats row, state ('k', 'r' or false while open), kept event id}.
+-- Reservation id's charge i in one HMGET of what a keep needs: the reservation r (nil if it is not
+-- stored) and the charge c = {credits, tool, stats row, state ('k', 'r' or false while open)}.
 local function loadCharge(id, i)
   local resKey = P .. 'res:' .. id
-  local v = redis.call('HMGET', resKey, 'key', 'inst', 'at', 'open', 'c' .. i, 't' .. i, 'w' .. i, 's' .. i, 'e' .. i)
+  local v = redis.call('HMGET', resKey, 'key', 'inst', 'open', 'c' .. i, 't' .. i, 'w' .. i, 's' .. i)
   if not v[1] then return nil, nil, resKey end
-  return {id = id, key = v[1], inst = v[2], at = tonumber(v[3]), open = num(v[4])}, {v[5], v[6], v[7], v[8], v[9]}, resKey
+  return {id = id, key = v[1], inst = v[2], open = num(v[3])}, {v[4], v[5], v[6], v[7]}, resKey
 end
 
 -- Writes charge i's settlement (field, value pairs) into its reservation; an open charge is closed
@@ -42,7 +42,7 @@ local function giveBack(r, resKey, i, c, status, reason, now)
   local key = P .. 'key:' .. r.key
   local b = loadKey(key)
   local creditsBefore, spentBefore, callsBefore = totalsOf(b)
-  applyRefund(b, credits, 1, r.at, now)
+  applyRefund(b, credits, 1, tonumber(redis.call('HGET', resKey, 'at')), now)
   if c[4] == 'k' then
     bumpTool(c[3], -1, -credits, 0)
   else

@@ -23,7 +23,7 @@ import { RESERVATIONS } from './reservations.ts';
 export const SETTLE = PRELUDE + RESERVATIONS + String.raw`
 local function withholdCharge(r, resKey, i, c, reason, now)
   if c[4] == 'r' then return 'refunded' end
-  if c[4] == 'k' then reason = reason .. '; the charge of event ' .. c[5] .. ' is refunded' end
+  if c[4] == 'k' then reason = reason .. '; the charge of event ' .. redis.call('HGET', resKey, 'e' .. i) .. ' is refunded' end
   return giveBack(r, resKey, i, c, 'refunded', reason, now)
 end
 
