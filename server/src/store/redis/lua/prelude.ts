@@ -4,8 +4,9 @@
  * are doubles in Lua as in JavaScript; numbers are written with `%.17g`, which reads back as the
  * same double; whole numbers (credits, calls, times in ms) take a cheaper path to the same digits.
  * The Redis time these scripts take per call caps every gate sharing the Redis, so they read each
- * hash once and write it once where they can (test/bench/redisScriptCost.ts measures them). Time is Redis's `TIME`, in milliseconds. KEYS[1] is the hash tag `{prefix}`: every
- * key name starts with it (see keySpace.ts), so every script runs in one Cluster slot.
+ * hash once and write it once where they can (test/bench/redisScriptCost.ts measures them).
+ * Time is Redis's `TIME`, in milliseconds. KEYS[1] is the hash tag `{prefix}`: every key name starts
+ * with it (see keySpace.ts), so every script runs in one Cluster slot.
  *
  * The `#!lua` line (Redis 7) makes Redis refuse a script before it runs when memory is full, rather
  * than at its first write: a script is all or nothing only if no command in it fails midway.
