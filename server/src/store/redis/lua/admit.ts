@@ -22,26 +22,26 @@ import { PRELUDE } from './prelude.ts';
 export const ADMIT = PRELUDE + String.raw`
 local id = ARGV[1]
 local key = P .. 'key:' .. id
-local rev = redis.call('HGET', key, 'rev')
-if not rev then return {'missing'} end
-if rev ~= ARGV[2] then return {'stale'} end
+local b = loadKey(key)
+if not b.rev then return {'missing'} end
+if b.rev ~= ARGV[2] then return {'stale'} end
 local instance, reservationId = ARGV[3], ARGV[4]
 local resKey = P .. 'res:' .. reservationId
 if redis.call('EXISTS', resKey) == 1 then return {'cancelled'} end
 
 local now = clock()
 local shadow = ARGV[5] == '1'
-local globalLimit = tonumber(ARGV[6])
-local dailyCallLimit, monthlyCallLimit = tonumber(ARGV[7]), tonumber(ARGV[8])
-local dailyCreditLimit, monthlyCreditLimit = tonumber(ARGV[9]), tonumber(ARGV[10])
-local leaseMs = tonumber(ARGV[11])
-local n = tonumber(ARGV[12])
+local globalLimit = num(ARGV[6])
+local dailyCallLimit, monthlyCallLimit = num(ARGV[7]), num(ARGV[8])
+local dailyCreditLimit, monthlyCreditLimit = num(ARGV[9]), num(ARGV[10])
+local leaseMs = num(ARGV[11])
+local n = num(ARGV[12])
 
-local b = loadBalance(key)
-local before = copyBalance(b)
-local spendingLimit = num(redis.call('HGET', key, 'spendingLimit'))
-local usage = copyBalance(b)
-rollOver(usage, now)
+local balanceBefore = balanceReply(b)
+local creditsBefore, spentBefore, callsBefore = totalsOf(b)
+local spendingLimit = b.spendingLimit
+-- The checks read the quota use of now's day and month; the reply keeps the balance as stored.
+rollOver(b, now)
 
 local stored = {}
 local storedReply = {}
@@ -70,7 +70,7 @@ local running = 0
 local failed, reason = 0, ''
 for i = 1, n do
   local at = 12 + (i - 1) * 5
-  local tool, credits, toolLimit, acl = ARGV[at + 1], tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3]), ARGV[at + 4]
+  local tool, credits, toolLimit, acl = ARGV[at + 1], num(ARGV[at + 2]), num(ARGV[at + 3]), ARGV[at + 4]
   if acl ~= '' then
     failed, reason = i, acl
   elseif globalLimit > 0 and not take(P .. 'rl:' .. id, '', globalLimit) then
@@ -83,13 +83,13 @@ for i = 1, n do
       failed, reason = i, 'insufficient_credits'
     elseif spendingLimit > 0 and b.totalSpent + total > spendingLimit then
       failed, reason = i, 'spending_limit_exceeded'
-    elseif dailyCallLimit > 0 and usage.dailyCalls + i > dailyCallLimit then
+    elseif dailyCallLimit > 0 and b.dailyCalls + i > dailyCallLimit then
       failed, reason = i, 'daily_call_quota_exceeded'
-    elseif monthlyCallLimit > 0 and usage.monthlyCalls + i > monthlyCallLimit then
+    elseif monthlyCallLimit > 0 and b.monthlyCalls + i > monthlyCallLimit then
       failed, reason = i, 'monthly_call_quota_exceeded'
-    elseif dailyCreditLimit > 0 and usage.dailyCredits + total > dailyCreditLimit then
+    elseif dailyCreditLimit > 0 and b.dailyCredits + total > dailyCreditLimit then
       failed, reason = i, 'daily_credit_quota_exceeded'
-    elseif monthlyCreditLimit > 0 and usage.monthlyCredits + total > monthlyCreditLimit then
+    elseif monthlyCreditLimit > 0 and b.monthlyCredits + total > monthlyCreditLimit then
       failed, reason = i, 'monthly_credit_quota_exceeded'
     else
       running = total
@@ -101,36 +101,37 @@ end
 if failed > 0 then
   local tool = ARGV[12 + (failed - 1) * 5 + 1]
   if shadow then
-    addKeyEvent(now, id, tool, 0, 'shadow', reason)
-    return {'shadow', fmt(now), balanceReply(before), storedReply, tostring(failed), reason}
+    addKeyEvent(now, id, b, tool, 0, 'shadow', reason)
+    return {'shadow', fmt(now), balanceBefore, storedReply, tostring(failed), reason}
   end
-  addKeyEvent(now, id, tool, 0, 'denied', reason)
+  addKeyEvent(now, id, b, tool, 0, 'denied', reason)
   bumpTool(ARGV[12 + (failed - 1) * 5 + 5], 0, 0, 1)
-  countDenial(redis.call('HGET', key, 'namespace') or 'default', reason)
-  return {'denied', fmt(now), balanceReply(before), storedReply, tostring(failed), reason}
+  countDenial(b.namespace, reason)
+  return {'denied', fmt(now), balanceBefore, storedReply, tostring(failed), reason}
 end
 
 applyCharge(b, running, n, now)
 b.inflightCredits = b.inflightCredits + running
 b.inflightCalls = b.inflightCalls + n
 saveBalance(key, b)
-addBalanceTotals(redis.call('HGET', key, 'namespace') or 'default', before, b)
+addBalanceTotals(b, creditsBefore, spentBefore, callsBefore)
 for bucket, tat in pairs(tats) do
-  redis.call('SET', bucket, fmt(tat), 'PXAT', math.ceil(tat))
+  redis.call('SET', bucket, fmt(tat), 'PXAT', fmt(math.ceil(tat)))
 end
 
-local reservation = {'key', id, 'inst', instance, 'at', fmt(now), 'n', n, 'open', n}
+local reservation = {'key', id, 'inst', instance, 'at', fmt(now), 'n', ARGV[12], 'open', ARGV[12]}
 for i = 1, n do
   local at = 12 + (i - 1) * 5
-  reservation[#reservation + 1] = 'c' .. i
+  local charge = format('%d', i)
+  reservation[#reservation + 1] = 'c' .. charge
   reservation[#reservation + 1] = ARGV[at + 2]
-  reservation[#reservation + 1] = 't' .. i
+  reservation[#reservation + 1] = 't' .. charge
   reservation[#reservation + 1] = ARGV[at + 1]
-  reservation[#reservation + 1] = 'w' .. i
+  reservation[#reservation + 1] = 'w' .. charge
   reservation[#reservation + 1] = ARGV[at + 5]
 end
 redis.call('HSET', resKey, unpack(reservation))
 redis.call('SADD', P .. 'inst:' .. instance, reservationId)
 redis.call('ZADD', P .. 'instances', 'NX', fmt(now + leaseMs), instance)
-return {'ok', fmt(now), balanceReply(before), storedReply, '0', ''}
+return {'ok', fmt(now), balanceBefore, storedReply, '0', ''}
 `;

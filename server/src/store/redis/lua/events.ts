@@ -8,10 +8,11 @@ import { PRELUDE } from './prelude.ts';
 export const REFUSAL = PRELUDE + String.raw`
 local now = clock()
 local id, tool, reason, status = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local eventId = addKeyEvent(now, id, tool, 0, status, reason)
+local names = loadKeyNames(id)
+local eventId = addKeyEvent(now, id, names, tool, 0, status, reason)
 if status == 'denied' then
   bumpTool(ARGV[5], 0, 0, 1)
-  countDenial(redis.call('HGET', P .. 'key:' .. id, 'namespace') or 'default', reason)
+  countDenial(names.namespace, reason)
 end
 return eventId
 `;

@@ -12,13 +12,29 @@ local function taken(hash)
   return nil
 end
 
+-- A key's fields in the order they are stored: those every admission reads come first (in the
+-- order of the prelude's loadKey), because a small hash is a listpack, in which finding a field
+-- means stepping over every field stored before it.
+local KEY_FIELDS = {'credits', 'totalSpent', 'totalCalls', 'lastUsedAt', 'day', 'month',
+  'dailyCalls', 'dailyCredits', 'monthlyCalls', 'monthlyCredits', 'inflightCredits', 'inflightCalls',
+  'rev', 'spendingLimit', 'keyPrefix', 'name', 'namespace'}
+
 local function storeKey(id, fields)
-  local args = {'inflightCredits', '0', 'inflightCalls', '0', 'rev', '1'}
+  local record = {inflightCredits = '0', inflightCalls = '0', rev = '1'}
   for field, value in pairs(fields) do
-    if field ~= 'id' then
+    if field ~= 'id' then record[field] = value end
+  end
+  local args = {}
+  for _, field in ipairs(KEY_FIELDS) do
+    if record[field] ~= nil then
       args[#args + 1] = field
-      args[#args + 1] = value
+      args[#args + 1] = record[field]
+      record[field] = nil
     end
+  end
+  for field, value in pairs(record) do
+    args[#args + 1] = field
+    args[#args + 1] = value
   end
   local namespace = fields.namespace
   redis.call('HSET', P .. 'key:' .. id, unpack(args))

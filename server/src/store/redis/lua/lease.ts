@@ -20,13 +20,11 @@ for _, instance in ipairs(redis.call('ZRANGEBYSCORE', instances, '-inf', '(' .. 
   local open = P .. 'inst:' .. instance
   local reason = 'the gate instance ' .. instance .. ' stopped (its lease ran out) while the call was in flight; refunded'
   for _, id in ipairs(redis.call('SRANDMEMBER', open, budget)) do
-    local r, resKey = loadReservation(id)
-    if r then
-      for i = 1, tonumber(redis.call('HGET', resKey, 'n')) do
-        if not redis.call('HGET', resKey, 's' .. i) then
-          refundCharge(r, resKey, i, 'interrupted', reason, now)
-          refunded = refunded + 1
-        end
+    for i = 1, num(redis.call('HGET', P .. 'res:' .. id, 'n')) do
+      local r, c, resKey = loadCharge(id, i)
+      if r and not c[4] then
+        refundCharge(r, resKey, i, c, 'interrupted', reason, now)
+        refunded = refunded + 1
       end
     end
     redis.call('SREM', open, id)

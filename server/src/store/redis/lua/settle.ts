@@ -21,10 +21,9 @@ import { RESERVATIONS } from './reservations.ts';
  * 'refunded' (how the charge is settled now), or 'cancelled'.
  */
 export const SETTLE = PRELUDE + RESERVATIONS + String.raw`
-local function withholdCharge(r, resKey, i, reason, now)
-  local c = redis.call('HMGET', resKey, 'c' .. i, 't' .. i, 'w' .. i, 's' .. i, 'e' .. i)
+local function withholdCharge(r, resKey, i, c, reason, now)
   if c[4] == 'r' then return 'refunded' end
-  if c[4] == 'k' then reason = reason .. '; the charge of event ' .. c[5] .. ' is refunded' end
+  if c[4] == 'k' then reason = reason .. '; the charge of event ' .. redis.call('HGET', resKey, 'e' .. i) .. ' is refunded' end
   return giveBack(r, resKey, i, c, 'refunded', reason, now)
 end
 
@@ -33,17 +32,17 @@ local replies = {}
 for s = 1, tonumber(ARGV[1]) do
   local at = 1 + (s - 1) * 4
   local id, i, action, reason = ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4]
-  local r, resKey = loadReservation(id)
+  local r, c, resKey = loadCharge(id, i)
   if not r then
     redis.call('HSET', resKey, 'cancelled', '1')
     redis.call('PEXPIRE', resKey, SETTLED_TTL_MS)
     replies[s] = 'cancelled'
   elseif action == 'keep' then
-    replies[s] = keepCharge(r, resKey, i, now)
+    replies[s] = keepCharge(r, resKey, i, c, now)
   elseif action == 'withhold' then
-    replies[s] = withholdCharge(r, resKey, i, reason, now)
+    replies[s] = withholdCharge(r, resKey, i, c, reason, now)
   else
-    replies[s] = refundCharge(r, resKey, i, 'refunded', reason, now)
+    replies[s] = refundCharge(r, resKey, i, c, 'refunded', reason, now)
   end
 end
 return replies
