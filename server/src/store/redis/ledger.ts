@@ -76,7 +76,7 @@ export class RedisLedger implements Ledger {
     this.#cache = new RecordCache(parts.keyCacheSize ?? KEY_CACHE_SIZE);
     this.#scripts = defineScripts(this.#client, this.#keys.tag);
     this.#reports = new RedisReports(this.#client, this.#keys, this.#scripts, (command) => this.#call(command));
-    // The settler tells replies from lost commands (it retries only those): it gets the errors as ioredis gives them.
+    // The settler's callers (settle below) name Redis in what they throw; its own retries need no wrapping.
     this.#settler = new Settler((argv) => this.#send(this.#scripts.settle(...argv)), () => this.#changed());
     this.#watchConnection();
     this.#subscriber.on('message', (channel: string, message: string) => this.#invalidate(channel, message));
