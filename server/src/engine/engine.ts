@@ -187,13 +187,11 @@ export class Engine {
     return outcome === 'unknown' ? this.upstream.answer(id, answer, from) : outcome;
   }
 
-  /** The key record for a presented key, if it is stored (active or not). */
-  async lookup(apiKey: string | undefined): Promise<KeyRecord | undefined> {
-    return apiKey === undefined ? undefined : this.ledger.findByHash(this.#hashOf(apiKey));
-  }
-
+  /** Who is calling: the stored key record for a presented key (active or not), if there is one. */
   async caller(credentials: Credentials): Promise<Caller> {
-    return { record: await this.lookup(credentials.apiKey), presentedKey: credentials.apiKey !== undefined, clientIp: credentials.clientIp };
+    const { apiKey, clientIp } = credentials;
+    const record = apiKey === undefined ? undefined : await this.ledger.findByHash(this.#hashOf(apiKey));
+    return { record, presentedKey: apiKey !== undefined, clientIp };
   }
 
   /**
